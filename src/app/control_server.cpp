@@ -1,0 +1,94 @@
+// The daemon's side of the control socket; see control.hpp for the protocol.
+#include "app/control_server.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "core/log.hpp"
+#include "core/queue_id.hpp"
+
+namespace tern::app {
+namespace asio = boost::asio;
+using stream = asio::local::stream_protocol;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// A request line longer than this is not one of ours.
+constexpr std::size_t max_request = 256;
+
+struct ControlServer::Impl {
+  asio::io_context& ioc;
+  queue::Scheduler& scheduler;
+  std::string path;
+  stream::acceptor acceptor{ioc};
+
+  asio::awaitable<void> serve(stream::socket socket) {
+    std::string line;
+    auto [ec, n] = co_await asio::async_read_until(
+        socket, asio::dynamic_buffer(line, max_request), '\n', use_tuple);
+    if (ec) co_return;
+    line.resize(n - 1);
+    std::string reply = "error unknown request";
+    if (line.starts_with("delete ")) {
+      std::string id = line.substr(7);
+      if (!valid_queue_id(id)) {
+        reply = "error not a queue ID";
+      } else {
+        // The scheduler answers on its own thread; hand the reply back to this one.
+        auto ex = socket.get_executor();
+        bool found = co_await asio::async_initiate<decltype(asio::use_awaitable), void(bool)>(
+            [&](auto handler) {
+              auto h = std::make_shared<decltype(handler)>(std::move(handler));
+              scheduler.remove(id, [h, ex](bool ok) {
+                asio::post(ex, [h, ok]() mutable { (*h)(ok); });
+              });
+            },
+            asio::use_awaitable);
+        reply = found ? "ok" : "not found";
+      }
+    }
+    reply += "\n";
+    co_await asio::async_write(socket, asio::buffer(reply), use_tuple);
+  }
+
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+      if (ec) co_return;
+      asio::co_spawn(ioc, serve(std::move(socket)), asio::detached);
+    }
+  }
+};
+
+ControlServer::ControlServer(asio::io_context& ioc, queue::Scheduler& scheduler,
+                             std::string path)
+    : impl_(std::make_unique<Impl>(Impl{ioc, scheduler, std::move(path)})) {}
+
+ControlServer::~ControlServer() { stop(); }
+
+Status ControlServer::start() {
+  ::unlink(impl_->path.c_str());  // left by a daemon that was killed
+  boost::system::error_code ec;
+  impl_->acceptor.open(stream(), ec);
+  if (!ec) impl_->acceptor.bind(stream::endpoint(impl_->path), ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("cannot open control socket " + impl_->path + ": " + ec.message());
+  ::chmod(impl_->path.c_str(), 0600);  // only the daemon's own user may steer the queue
+  asio::co_spawn(impl_->ioc, impl_->accept_loop(), asio::detached);
+  return {};
+}
+
+void ControlServer::stop() {
+  if (!impl_ || !impl_->acceptor.is_open()) return;
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+  ::unlink(impl_->path.c_str());
+}
+
+}  // namespace tern::app

@@ -1,0 +1,219 @@
+// ternctl: the operator's command for Tern's queue.
+//   ternctl [-c FILE] queue list [--json]   mailq-like listing; --json: one object per line
+//   ternctl [-c FILE] queue show ID         envelope, state per recipient, headers
+//   ternctl [-c FILE] queue delete ID       remove a message
+// Reading works whether ternd runs or not (the spool is opened read-only). A deletion goes
+// through ternd's control socket when it runs, else straight to the spool.
+#include <CLI/CLI.hpp>
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "app/control.hpp"
+#include "config/config.hpp"
+#include "core/queue_id.hpp"
+#include "spool/spool.hpp"
+
+using namespace tern;
+
+namespace {
+
+// sysexits(3) codes, as mailq and postqueue use them.
+constexpr int ex_usage = 64, ex_nouser = 67, ex_software = 70, ex_config = 78;
+
+const char* state_name(spool::RecipientState s) {
+  switch (s) {
+    case spool::RecipientState::pending: return "pending";
+    case spool::RecipientState::delivered: return "delivered";
+    case spool::RecipientState::failed: return "failed";
+  }
+  return "pending";
+}
+
+std::string time_text(std::int64_t t, const char* fmt) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, fmt, &tm);
+  return buf;
+}
+
+nlohmann::json to_json(const spool::Envelope& e) {
+  nlohmann::json rcpts = nlohmann::json::array();
+  for (auto& r : e.recipients) {
+    nlohmann::json j{{"address", r.address}, {"state", state_name(r.status.state)},
+                     {"attempts", r.status.attempts}};
+    if (r.status.next_attempt) j["next_attempt"] = r.status.next_attempt;
+    if (!r.status.last_error.empty()) j["last_error"] = r.status.last_error;
+    if (r.notify) j["notify"] = r.notify;
+    if (!r.orcpt.empty()) j["orcpt"] = r.orcpt;
+    rcpts.push_back(std::move(j));
+  }
+  return {{"queue_id", e.id},          {"sender", e.sender},   {"arrival_time", e.arrival},
+          {"message_size", e.size},    {"held", e.held},       {"client", e.client_address},
+          {"recipients", std::move(rcpts)}};
+}
+
+std::unique_ptr<spool::Spool> open_read_only(const config::Config& c) {
+  auto s = spool::Spool::open(c.spool_path, spool::Spool::Mode::read_only);
+  if (!s) {
+    std::cerr << "ternctl: " << s.error().message << "\n";
+    std::exit(ex_software);
+  }
+  return std::move(*s);
+}
+
+int queue_list(const config::Config& c, bool json) {
+  auto spool = open_read_only(c);
+  auto list = spool->list();
+  if (!list) {
+    std::cerr << "ternctl: " << list.error().message << "\n";
+    return ex_software;
+  }
+  if (json) {
+    for (auto& e : *list) std::cout << to_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return 0;
+  }
+  if (list->empty()) {
+    std::cout << "Mail queue is empty\n";
+    return 0;
+  }
+  // Postfix mailq columns: ID (with '!' when held), size, arrival, sender; then the
+  // recipients, each preceded by its last error in parentheses.
+  std::printf("%-17s %8s %-20s %s\n", "-Queue ID-", "--Size--", "----Arrival Time----",
+              "-Sender/Recipient-------");
+  std::uint64_t bytes = 0;
+  for (auto& e : *list) {
+    bytes += e.size;
+    std::printf("%-17s %8llu %-20s %s\n", (e.id + (e.held ? "!" : "")).c_str(),
+                static_cast<unsigned long long>(e.size),
+                time_text(e.arrival, "%a %b %d %H:%M:%S").c_str(),
+                e.sender.empty() ? "MAILER-DAEMON" : e.sender.c_str());
+    for (auto& r : e.recipients) {
+      if (r.status.state == spool::RecipientState::delivered) continue;
+      if (!r.status.last_error.empty())
+        std::printf("%48s(%s)\n", "", r.status.last_error.c_str());
+      std::string extra;
+      if (r.status.attempts)
+        extra = "  [" + std::string(state_name(r.status.state)) + ", attempts " +
+                std::to_string(r.status.attempts) +
+                (r.status.next_attempt
+                     ? ", next " + time_text(r.status.next_attempt, "%H:%M:%S")
+                     : std::string()) +
+                "]";
+      std::printf("%48s%s%s\n", "", r.address.c_str(), extra.c_str());
+    }
+    std::printf("\n");
+  }
+  std::printf("-- %llu Kbytes in %zu Request%s.\n",
+              static_cast<unsigned long long>((bytes + 1023) / 1024), list->size(),
+              list->size() == 1 ? "" : "s");
+  return 0;
+}
+
+int queue_show(const config::Config& c, const std::string& id) {
+  auto spool = open_read_only(c);
+  auto found = spool->find(id);
+  if (!found || !*found) {
+    std::cerr << "ternctl: " << (found ? "no message " + id + " in the queue" : found.error().message) << "\n";
+    return ex_nouser;
+  }
+  auto& e = **found;
+  std::cout << "Queue ID:  " << e.id << (e.held ? " (held)" : "") << "\n"
+            << "Arrival:   " << time_text(e.arrival, "%Y-%m-%d %H:%M:%S %z") << "\n"
+            << "Sender:    <" << e.sender << ">\n"
+            << "Size:      " << e.size << "\n"
+            << "Client:    " << e.helo << " [" << e.client_address << "]\n";
+  if (!e.body_type.empty()) std::cout << "Body:      " << e.body_type << "\n";
+  if (e.smtputf8) std::cout << "SMTPUTF8:  yes\n";
+  if (!e.ret.empty()) std::cout << "DSN RET:   " << e.ret << "\n";
+  if (!e.envid.empty()) std::cout << "DSN ENVID: " << e.envid << "\n";
+  std::cout << "Recipients:\n";
+  for (auto& r : e.recipients) {
+    std::cout << "  <" << r.address << ">  " << state_name(r.status.state)
+              << ", attempts " << r.status.attempts;
+    if (r.status.next_attempt)
+      std::cout << ", next " << time_text(r.status.next_attempt, "%Y-%m-%d %H:%M:%S");
+    std::cout << "\n";
+    if (!r.status.last_error.empty()) std::cout << "      last error: " << r.status.last_error << "\n";
+  }
+  auto body = spool->body(id);
+  if (body && *body) {
+    std::cout << "Headers:\n";
+    const std::string& text = **body;
+    auto end = text.find("\r\n\r\n");
+    std::string headers = text.substr(0, end == std::string::npos ? text.size() : end + 2);
+    for (char ch : headers)
+      if (ch != '\r') std::cout << ch;
+  }
+  return 0;
+}
+
+int queue_delete(const config::Config& c, const std::string& id) {
+  if (!valid_queue_id(id)) {
+    std::cerr << "ternctl: '" << id << "' is not a queue ID\n";
+    return ex_usage;
+  }
+  if (auto reply = app::control_request(app::control_socket_path(c.spool_path), "delete " + id)) {
+    if (*reply == "ok") {
+      std::cout << id << ": deleted\n";
+      return 0;
+    }
+    std::cerr << "ternctl: " << id << ": " << *reply << "\n";
+    return ex_nouser;
+  }
+  // No daemon: work on the spool directly (the open fails if a daemon holds it).
+  auto s = spool::Spool::open(c.spool_path, spool::Spool::Mode::primary);
+  if (!s) {
+    std::cerr << "ternctl: " << s.error().message << "\n";
+    return ex_software;
+  }
+  auto found = (*s)->find(id);
+  if (!found || !*found) {
+    std::cerr << "ternctl: no message " << id << " in the queue\n";
+    return ex_nouser;
+  }
+  if (auto st = (*s)->remove(id); !st) {
+    std::cerr << "ternctl: " << st.error().message << "\n";
+    return ex_software;
+  }
+  std::cout << id << ": deleted\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"ternctl: manage the Tern mail server"};
+  std::string config_path = "/etc/tern/tern.toml";
+  if (const char* env = std::getenv("TERN_CONFIG")) config_path = env;
+  cli.add_option("-c,--config", config_path, "configuration file (or $TERN_CONFIG)");
+  cli.require_subcommand(1);
+  auto* queue = cli.add_subcommand("queue", "inspect and change the mail queue");
+  queue->require_subcommand(1);
+  bool json = false;
+  std::string id;
+  auto* list = queue->add_subcommand("list", "list queued messages (like mailq)");
+  list->add_flag("--json", json, "one JSON object per message per line");
+  auto* show = queue->add_subcommand("show", "show one message: envelope, recipients, headers");
+  show->add_option("id", id, "queue ID")->required();
+  auto* del = queue->add_subcommand("delete", "delete a message from the queue");
+  del->add_option("id", id, "queue ID")->required();
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = cli.exit(e);
+    return rc == 0 ? 0 : ex_usage;
+  }
+
+  auto config = config::load(config_path);
+  if (!config) {
+    std::cerr << config.error().message << "\n";
+    return ex_config;
+  }
+  if (*list) return queue_list(**config, json);
+  if (*show) return queue_show(**config, id);
+  if (*del) return queue_delete(**config, id);
+  return ex_usage;
+}

@@ -1,0 +1,143 @@
+// ternd: the Tern mail server. Wiring only: loads the configuration, opens the spool,
+// starts the scheduler, the couriers and the SMTP listeners, and handles signals.
+//   ternd --config FILE            run in the foreground, logging to stderr
+//   ternd --check --config FILE    validate FILE; print "file:line: problem" per error
+#include <CLI/CLI.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <iostream>
+#include <thread>
+
+#include "app/control.hpp"
+#include "app/control_server.hpp"
+#include "app/wiring.hpp"
+#include "config/config.hpp"
+#include "core/log.hpp"
+#include "inbound/server.hpp"
+#include "queue/scheduler.hpp"
+#include "spool/spool.hpp"
+
+namespace asio = boost::asio;
+using namespace tern;
+
+namespace {
+
+// How long SIGTERM waits for sessions in progress before closing them: long enough for a
+// message being received to finish, short enough for systemd's default 90 s stop timeout.
+constexpr auto drain_bound = std::chrono::seconds(20);
+// Threads writing to mailboxes (each write ends in an fsync, so several overlap).
+constexpr unsigned delivery_threads = 4;
+
+int run(std::shared_ptr<const config::Config> config) {
+  log::setup(config->log_level);
+  auto& lg = log::get("master");
+
+  auto opened = spool::Spool::open(config->spool_path, spool::Spool::Mode::primary);
+  if (!opened) {
+    lg.critical("{}", opened.error().message);
+    return 1;
+  }
+  std::unique_ptr<spool::Spool> spool = std::move(*opened);
+
+  unsigned n_io = config->io_threads ? config->io_threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<asio::io_context>> io;
+  std::vector<asio::io_context*> workers;
+  for (unsigned i = 0; i < n_io; ++i) {
+    io.push_back(std::make_unique<asio::io_context>(1));
+    workers.push_back(io.back().get());
+  }
+  asio::io_context queue_ioc(1);
+  asio::thread_pool delivery_pool(delivery_threads);
+
+  app::LocalCourier courier(config, delivery_pool);
+  queue::Scheduler scheduler(queue_ioc, *spool, courier, queue::Settings{});
+  app::SpoolIngress ingress(*spool, scheduler);
+  inbound::Server server(config, ingress, workers);
+
+  if (auto st = server.listen(); !st) {
+    lg.critical("{}", st.error().message);
+    return 1;
+  }
+  app::ControlServer control(queue_ioc, scheduler, app::control_socket_path(config->spool_path));
+  if (auto st = control.start(); !st) {
+    lg.critical("{}", st.error().message);
+    return 1;
+  }
+
+  auto queue_work = asio::make_work_guard(queue_ioc);
+  std::thread queue_thread([&] { queue_ioc.run(); });
+  if (auto st = scheduler.recover(); !st) {
+    lg.critical("cannot read the spool: {}", st.error().message);
+    queue_ioc.stop();
+    queue_thread.join();
+    return 1;
+  }
+
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::vector<std::thread> threads;
+  for (auto& ctx : io) {
+    guards.push_back(asio::make_work_guard(*ctx));
+    threads.emplace_back([c = ctx.get()] { c->run(); });
+  }
+  server.start();
+  lg.info("daemon started -- version 0.1.0, configuration {}", config->source);
+
+  // SIGTERM/SIGINT: stop accepting, let sessions finish within drain_bound, then stop.
+  asio::io_context signal_ioc(1);
+  asio::signal_set signals(signal_ioc, SIGTERM, SIGINT);
+  signals.add(SIGHUP);
+  bool stopping = false;
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        lg.warn("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+        wait_signal();
+        return;
+      }
+      lg.info("terminating on signal {}", sig);
+      stopping = true;
+    });
+  };
+  wait_signal();
+  while (!stopping) signal_ioc.run_one();
+
+  server.stop_accepting();
+  auto deadline = std::chrono::steady_clock::now() + drain_bound;
+  while (server.sessions() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (auto& ctx : io) ctx->stop();
+  for (auto& t : threads) t.join();
+  delivery_pool.join();
+  queue_ioc.stop();
+  queue_thread.join();
+  control.stop();
+  spool.reset();  // the committer finishes every commit still waiting
+  lg.info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"ternd: the Tern mail transfer agent"};
+  std::string config_path = "/etc/tern/tern.toml";
+  bool check = false;
+  cli.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+  cli.add_flag("--check", check, "validate the configuration and exit");
+  CLI11_PARSE(cli, argc, argv);
+
+  auto config = config::load(config_path);
+  if (!config) {
+    std::cerr << config.error().message << "\n";
+    return 1;
+  }
+  if (check) {
+    std::cout << config_path << ": configuration is valid\n";
+    return 0;
+  }
+  return run(std::move(*config));
+}

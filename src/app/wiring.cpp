@@ -1,0 +1,61 @@
+// SpoolIngress and LocalCourier; see wiring.hpp.
+#include "app/wiring.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "mail/address.hpp"
+
+namespace tern::app {
+
+void SpoolIngress::accept(spool::Envelope envelope, std::string message, Done done) {
+  auto body = std::make_shared<const std::string>(std::move(message));
+  // The envelope is encoded by commit() before it returns, so it can move on afterwards.
+  auto env = std::make_shared<spool::Envelope>(std::move(envelope));
+  spool_.commit(*env, body, [this, env, body, done = std::move(done)](Status s) {
+    if (s) scheduler_.submit(std::move(*env), body);
+    done(s);
+  });
+}
+
+LocalCourier::LocalCourier(std::shared_ptr<const config::Config> config,
+                           boost::asio::thread_pool& pool)
+    : config_(std::move(config)), pool_(pool), maildir_(config_->maildir_root, config_->hostname) {}
+
+void LocalCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
+                           std::vector<std::size_t> recipients,
+                           std::shared_ptr<const std::string> message, Done done) {
+  std::vector<mail::Outcome> outcomes(recipients.size());
+  bool needs_disk = false;
+  for (std::size_t k = 0; k < recipients.size(); ++k) {
+    auto& r = envelope->recipients[recipients[k]];
+    const config::Transport* t = config_->transport_for(r.domain);
+    if (!t)
+      outcomes[k] = mail::Outcome::deferred(
+          "4.4.0", "none", "remote delivery is not available in this version; message kept");
+    else if (*t == config::Transport::discard)
+      outcomes[k] = mail::Outcome::sent("none", "discarded");
+    else
+      needs_disk = true;
+  }
+  if (!needs_disk) {
+    done(std::move(outcomes));
+    return;
+  }
+  boost::asio::post(pool_, [this, envelope, recipients = std::move(recipients), message,
+                            outcomes = std::move(outcomes), done = std::move(done)]() mutable {
+    for (std::size_t k = 0; k < recipients.size(); ++k) {
+      auto& r = envelope->recipients[recipients[k]];
+      const config::Transport* t = config_->transport_for(r.domain);
+      if (!t || *t != config::Transport::maildir) continue;
+      auto addr = mail::parse_mailbox(r.address, /*allow_utf8=*/true);
+      if (!addr) {
+        outcomes[k] = mail::Outcome::bounced("5.1.3", "local", "recipient address is malformed");
+        continue;
+      }
+      outcomes[k] = maildir_.deliver(envelope->sender, r.address, addr->local, r.domain, *message);
+    }
+    done(std::move(outcomes));
+  });
+}
+
+}  // namespace tern::app

@@ -1,0 +1,342 @@
+// Loads tern.toml into an immutable Config; see config.hpp. Every key is checked against
+// the schema below, so a misspelt key is an error, not a silently ignored setting.
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+#include <toml++/toml.h>
+
+#include "mail/address.hpp"
+
+namespace tern::config {
+namespace {
+
+// Collects "file:line: problem" lines.
+class Problems {
+ public:
+  explicit Problems(std::string file) : file_(std::move(file)) {}
+  void add(const toml::node& at, const std::string& what) { add(at.source().begin.line, what); }
+  void add(std::size_t line, const std::string& what) {
+    lines_ += file_ + ":" + std::to_string(line) + ": " + what + "\n";
+  }
+  bool empty() const { return lines_.empty(); }
+  std::string text() const { return lines_.substr(0, lines_.size() - 1); }
+
+ private:
+  std::string file_;
+  std::string lines_;
+};
+
+// Reports keys of `table` not in `allowed`.
+void check_keys(const toml::table& table, std::string_view where,
+                std::initializer_list<std::string_view> allowed, Problems& problems) {
+  for (auto&& [key, node] : table) {
+    if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end()) {
+      std::string name = where.empty() ? std::string(key.str())
+                                       : std::string(where) + "." + std::string(key.str());
+      problems.add(node, "unknown setting '" + name + "'");
+    }
+  }
+}
+
+std::optional<std::string> get_string(const toml::table& t, std::string_view key,
+                                      std::string_view where, Problems& problems) {
+  const toml::node* n = t.get(key);
+  if (!n) return std::nullopt;
+  if (auto s = n->value<std::string>()) return *s;
+  problems.add(*n, std::string(where) + "." + std::string(key) + " must be a string");
+  return std::nullopt;
+}
+
+std::vector<std::string> get_strings(const toml::table& t, std::string_view key,
+                                     std::string_view where, Problems& problems) {
+  std::vector<std::string> out;
+  const toml::node* n = t.get(key);
+  if (!n) return out;
+  const toml::array* a = n->as_array();
+  if (!a) {
+    problems.add(*n, std::string(where) + "." + std::string(key) + " must be a list of strings");
+    return out;
+  }
+  for (auto&& e : *a) {
+    if (auto s = e.value<std::string>())
+      out.push_back(*s);
+    else
+      problems.add(e, std::string(where) + "." + std::string(key) + " must hold strings only");
+  }
+  return out;
+}
+
+// "50M", "10k", "1G" (binary multiples) or a plain integer of octets.
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr == text.data()) return std::nullopt;
+  std::string_view unit(ptr, text.data() + text.size() - ptr);
+  std::uint64_t mult = 1;
+  if (unit == "" || unit == "B") mult = 1;
+  else if (unit == "k" || unit == "K" || unit == "KiB") mult = 1024;
+  else if (unit == "M" || unit == "MiB") mult = 1024 * 1024;
+  else if (unit == "G" || unit == "GiB") mult = 1024ull * 1024 * 1024;
+  else return std::nullopt;
+  return value * mult;
+}
+
+// "300", "300s", "5m", "1h", "2d" → seconds.
+std::optional<std::uint64_t> parse_seconds(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr == text.data()) return std::nullopt;
+  std::string_view unit(ptr, text.data() + text.size() - ptr);
+  if (unit == "" || unit == "s") return value;
+  if (unit == "m") return value * 60;
+  if (unit == "h") return value * 3600;
+  if (unit == "d") return value * 86400;
+  return std::nullopt;
+}
+
+// An integer setting, or a string parsed by `parse` (sizes, durations).
+template <class Parse>
+std::optional<std::uint64_t> get_number(const toml::table& t, std::string_view key,
+                                        std::string_view where, Problems& problems,
+                                        Parse parse, std::string_view form) {
+  const toml::node* n = t.get(key);
+  if (!n) return std::nullopt;
+  if (auto i = n->value<std::int64_t>(); i && n->is_integer()) {
+    if (*i >= 0) return static_cast<std::uint64_t>(*i);
+  } else if (auto s = n->value<std::string>()) {
+    if (auto v = parse(*s)) return v;
+  }
+  problems.add(*n, std::string(where) + "." + std::string(key) + " must be " + std::string(form));
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> plain_number(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// "127.0.0.1:2525", "[::1]:2525".
+bool parse_listener(std::string_view text, Listener& out) {
+  out.address = std::string(text);
+  std::string_view host, port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return false;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return false;  // v6 needs brackets
+  }
+  if (!parse_ip(host)) return false;
+  auto p = plain_number(port);
+  if (!p || *p > 65535) return false;
+  out.host = std::string(host);
+  out.port = static_cast<std::uint16_t>(*p);
+  return true;
+}
+
+std::string normalize_domain(std::string_view d) { return mail::domain_to_ascii(d); }
+
+void load_limits(const toml::table& t, Limits& limits, Problems& problems) {
+  check_keys(t, "limits",
+             {"message_size", "recipients", "errors", "connections", "connections_per_client",
+              "command_timeout", "data_timeout"},
+             problems);
+  if (auto v = get_number(t, "message_size", "limits", problems, parse_size,
+                          "a size such as 52428800 or \"50M\""))
+    limits.message_size = *v;
+  if (auto v = get_number(t, "recipients", "limits", problems, plain_number, "a number")) {
+    if (*v < min_recipients)
+      problems.add(*t.get("recipients"),
+                   "limits.recipients must be at least 100 (RFC 5321 section 4.5.3.1.8)");
+    else
+      limits.recipients = static_cast<std::uint32_t>(*v);
+  }
+  if (auto v = get_number(t, "errors", "limits", problems, plain_number, "a number"))
+    limits.errors = static_cast<std::uint32_t>(*v);
+  if (auto v = get_number(t, "connections", "limits", problems, plain_number, "a number"))
+    limits.connections = static_cast<std::uint32_t>(*v);
+  if (auto v = get_number(t, "connections_per_client", "limits", problems, plain_number,
+                          "a number"))
+    limits.connections_per_client = static_cast<std::uint32_t>(*v);
+  if (auto v = get_number(t, "command_timeout", "limits", problems, parse_seconds,
+                          "a duration such as 300 or \"5m\""))
+    limits.command_timeout = std::chrono::seconds(*v);
+  if (auto v = get_number(t, "data_timeout", "limits", problems, parse_seconds,
+                          "a duration such as 180 or \"3m\""))
+    limits.data_timeout = std::chrono::seconds(*v);
+}
+
+void load_tables(const toml::table& root, Config& c, Problems& problems) {
+  check_keys(root, "",
+             {"server", "spool", "listener", "domains", "delivery", "relay", "transport",
+              "limits", "smtp", "log"},
+             problems);
+  auto table = [&](std::string_view key) -> const toml::table* {
+    const toml::node* n = root.get(key);
+    if (!n) return nullptr;
+    if (auto* t = n->as_table()) return t;
+    problems.add(*n, "'" + std::string(key) + "' must be a table ([" + std::string(key) + "])");
+    return nullptr;
+  };
+
+  if (auto* t = table("server")) {
+    check_keys(*t, "server", {"hostname", "io_threads"}, problems);
+    if (auto s = get_string(*t, "hostname", "server", problems)) c.hostname = *s;
+    if (auto v = get_number(*t, "io_threads", "server", problems, plain_number, "a number"))
+      c.io_threads = static_cast<std::uint32_t>(*v);
+  }
+  if (auto* t = table("spool")) {
+    check_keys(*t, "spool", {"path"}, problems);
+    if (auto s = get_string(*t, "path", "spool", problems)) c.spool_path = *s;
+  }
+  if (const toml::node* n = root.get("listener")) {
+    const toml::array* a = n->as_array();
+    if (!a) {
+      problems.add(*n, "listeners are written as [[listener]] blocks");
+    } else {
+      for (auto&& e : *a) {
+        const toml::table* lt = e.as_table();
+        if (!lt) {
+          problems.add(e, "listeners are written as [[listener]] blocks");
+          continue;
+        }
+        check_keys(*lt, "listener", {"address"}, problems);
+        auto addr = get_string(*lt, "address", "listener", problems);
+        Listener l;
+        if (!addr)
+          problems.add(*lt, "listener needs an address such as \"127.0.0.1:25\"");
+        else if (!parse_listener(*addr, l))
+          problems.add(*lt->get("address"), "listener.address '" + *addr +
+                                                "' is not IP:port or [IPv6]:port");
+        else
+          c.listeners.push_back(l);
+      }
+    }
+  }
+  if (auto* t = table("domains")) {
+    check_keys(*t, "domains", {"local"}, problems);
+    for (auto& d : get_strings(*t, "local", "domains", problems)) {
+      auto ascii = normalize_domain(d);
+      if (ascii.empty())
+        problems.add(*t->get("local"), "domains.local: '" + d + "' is not a domain name");
+      else
+        c.local_domains.push_back(ascii);
+    }
+  }
+  if (auto* t = table("delivery")) {
+    check_keys(*t, "delivery", {"maildir"}, problems);
+    if (const toml::node* n = t->get("maildir")) {
+      if (auto* m = n->as_table()) {
+        check_keys(*m, "delivery.maildir", {"root"}, problems);
+        if (auto s = get_string(*m, "root", "delivery.maildir", problems)) c.maildir_root = *s;
+      } else {
+        problems.add(*n, "delivery.maildir must be a table");
+      }
+    }
+  }
+  if (auto* t = table("relay")) {
+    check_keys(*t, "relay", {"networks"}, problems);
+    for (auto& s : get_strings(*t, "networks", "relay", problems)) {
+      if (auto net = Network::parse(s))
+        c.relay_networks.push_back(*net);
+      else
+        problems.add(*t->get("networks"), "relay.networks: '" + s + "' is not an address/prefix");
+    }
+  }
+  if (auto* t = table("transport")) {
+    for (auto&& [key, node] : *t) {
+      auto domain = normalize_domain(key.str());
+      auto value = node.value<std::string>();
+      if (domain.empty()) {
+        problems.add(node, "transport: '" + std::string(key.str()) + "' is not a domain name");
+      } else if (!value || (*value != "maildir" && *value != "discard")) {
+        problems.add(node, "transport." + std::string(key.str()) +
+                               " must be \"maildir\" or \"discard\"");
+      } else {
+        c.transports[domain] = *value == "discard" ? Transport::discard : Transport::maildir;
+      }
+    }
+  }
+  if (auto* t = table("limits")) load_limits(*t, c.limits, problems);
+  if (auto* t = table("smtp")) {
+    check_keys(*t, "smtp", {"bare_line_endings"}, problems);
+    if (auto s = get_string(*t, "bare_line_endings", "smtp", problems)) {
+      if (*s == "reject") c.bare_line_endings = BareLineEndings::reject;
+      else if (*s == "normalize") c.bare_line_endings = BareLineEndings::normalize;
+      else problems.add(*t->get("bare_line_endings"),
+                        "smtp.bare_line_endings must be \"reject\" or \"normalize\"");
+    }
+  }
+  if (auto* t = table("log")) {
+    check_keys(*t, "log", {"level"}, problems);
+    if (auto s = get_string(*t, "level", "log", problems)) {
+      static const std::set<std::string> levels{"trace", "debug", "info", "warning", "error"};
+      if (levels.count(*s)) c.log_level = *s;
+      else problems.add(*t->get("level"),
+                        "log.level must be trace, debug, info, warning or error");
+    }
+  }
+}
+
+// Checks that need the whole file: required settings and cross-references.
+void check_whole(const toml::table& root, Config& c, Problems& problems) {
+  if (c.hostname.empty()) problems.add(1, "server.hostname is required (the name in the greeting)");
+  if (c.spool_path.empty()) problems.add(1, "spool.path is required");
+  if (c.listeners.empty() && !root.get("listener"))
+    problems.add(1, "at least one [[listener]] with an address is required");
+  bool needs_maildir = !c.local_domains.empty();
+  for (auto& [d, t] : c.transports) needs_maildir |= t == Transport::maildir;
+  if (needs_maildir && c.maildir_root.empty())
+    problems.add(1, "delivery.maildir.root is required when domains.local is set");
+}
+
+}  // namespace
+
+bool Config::is_local(std::string_view domain_ascii) const {
+  return std::find(local_domains.begin(), local_domains.end(), domain_ascii) !=
+         local_domains.end();
+}
+
+const Transport* Config::transport_for(std::string_view domain_ascii) const {
+  static constexpr Transport maildir = Transport::maildir;
+  if (auto it = transports.find(std::string(domain_ascii)); it != transports.end())
+    return &it->second;
+  if (is_local(domain_ascii)) return &maildir;
+  return nullptr;
+}
+
+bool Config::may_relay(std::string_view ip) const {
+  auto bytes = parse_ip(ip);
+  if (!bytes) return false;
+  return std::any_of(relay_networks.begin(), relay_networks.end(),
+                     [&](const Network& n) { return n.contains(*bytes); });
+}
+
+Result<std::shared_ptr<const Config>> load(const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    auto line = e.source().begin.line;
+    return fail(path + ":" + std::to_string(line) + ": " + std::string(e.description()));
+  }
+  auto c = std::make_shared<Config>();
+  c->source = path;
+  Problems problems(path);
+  load_tables(root, *c, problems);
+  check_whole(root, *c, problems);
+  if (!problems.empty()) return fail(problems.text());
+  return std::shared_ptr<const Config>(std::move(c));
+}
+
+}  // namespace tern::config

@@ -1,0 +1,74 @@
+// The configuration: one immutable snapshot loaded from TOML (DESIGN.md "Configuration").
+// Every setting has a default and a reason, documented in docs/configuration.md; unknown
+// keys are errors. Input (the file) is trusted to the extent that an operator wrote it,
+// but every value is validated and each problem is reported as "file:line: problem".
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/network.hpp"
+#include "core/result.hpp"
+
+namespace tern::config {
+
+// RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients per message.
+inline constexpr std::uint32_t min_recipients = 100;
+
+struct Listener {
+  std::string address;  // as written: "127.0.0.1:2525", "[::1]:2525"
+  std::string host;     // "127.0.0.1", "::1"
+  std::uint16_t port = 0;
+};
+
+struct Limits {
+  // Message size: 50 MiB, Postfix's message_size_limit is 10 MB; attachments grew.
+  std::uint64_t message_size = 50ull * 1024 * 1024;
+  // RFC 5321 §4.5.3.1.8 asks for >= 100; 1000 matches Postfix's smtpd_recipient_limit.
+  std::uint32_t recipients = 1000;
+  // Errors before we hang up (Postfix smtpd_hard_error_limit is 20).
+  std::uint32_t errors = 20;
+  // Simultaneous sessions in total and per client address (Postfix: 100 smtpd processes,
+  // smtpd_client_connection_count_limit 50). An event loop affords more.
+  std::uint32_t connections = 1000;
+  std::uint32_t connections_per_client = 50;
+  // RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for the next command.
+  std::chrono::seconds command_timeout{300};
+  // RFC 5321 §4.5.3.2.5-6: 3 minutes per data block (the client's side of DATA).
+  std::chrono::seconds data_timeout{180};
+};
+
+enum class BareLineEndings : std::uint8_t { reject, normalize };
+
+enum class Transport : std::uint8_t { maildir, discard };
+
+struct Config {
+  std::string source;          // the file it came from, for messages
+  std::string hostname;        // server.hostname: greeting, Received, bounces
+  std::uint32_t io_threads = 0;  // 0 = one per core
+  std::string spool_path;
+  std::vector<Listener> listeners;
+  std::vector<std::string> local_domains;    // lower-case A-labels
+  std::string maildir_root;
+  std::vector<Network> relay_networks;
+  std::map<std::string, Transport> transports;  // domain → transport (lower-case A-label)
+  Limits limits;
+  BareLineEndings bare_line_endings = BareLineEndings::reject;
+  std::string log_level = "info";
+
+  bool is_local(std::string_view domain_ascii) const;
+  // The transport for a domain we accept mail for, or nullptr when the domain is remote.
+  const Transport* transport_for(std::string_view domain_ascii) const;
+  // True when a client at `ip` (text form) may send to remote domains.
+  bool may_relay(std::string_view ip) const;
+};
+
+// Loads and validates `path`. On failure, the error lists every problem, one
+// "file:line: problem" per line.
+Result<std::shared_ptr<const Config>> load(const std::string& path);
+
+}  // namespace tern::config

@@ -1,0 +1,113 @@
+// Maildir delivery; see maildir.hpp.
+#include "delivery/maildir.hpp"
+#include "mail/mailbox.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+namespace tern::delivery {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+  return out;
+}
+
+// Errors of the disk are temporary: the admin can fix them, and the mail waits (RFC 3463).
+mail::Outcome io_failure(std::string_view what, const std::string& path, int err) {
+  std::string dsn = (err == ENOSPC || err == EDQUOT) ? "4.3.1" : "4.3.0";
+  return mail::Outcome::deferred(dsn, "local",
+                                 std::string(what) + " " + path + ": " + std::strerror(err));
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+bool fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// "1700000000.M123456P4242Q17.hostname": unique per delivery (maildir(5) naming).
+std::string unique_name(const std::string& hostname) {
+  static std::atomic<std::uint64_t> counter{0};
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+  std::string host;
+  for (char c : hostname) host += (c == '/' || c == ':') ? '_' : c;
+  return std::to_string(us / 1000000) + ".M" + std::to_string(us % 1000000) + "P" +
+         std::to_string(::getpid()) + "Q" + std::to_string(counter.fetch_add(1)) + "." + host;
+}
+
+}  // namespace
+
+Maildir::Maildir(std::string root, std::string hostname)
+    : root_(std::move(root)), hostname_(std::move(hostname)) {}
+
+std::string Maildir::mailbox_path(std::string_view local, std::string_view domain) const {
+  if (!mail::safe_mailbox_name(local) || !mail::safe_mailbox_name(domain)) return {};
+  return root_ + "/" + lower(domain) + "/" + lower(local);
+}
+
+mail::Outcome Maildir::deliver(std::string_view sender, std::string_view recipient,
+                               std::string_view local, std::string_view domain,
+                               std::string_view message) const {
+  std::string box = mailbox_path(local, domain);
+  if (box.empty())
+    return mail::Outcome::bounced("5.1.3", "local", "mailbox name not allowed");
+  std::error_code ec;
+  for (const char* sub : {"/tmp", "/new", "/cur"}) {
+    std::filesystem::create_directories(box + sub, ec);
+    if (ec) return io_failure("cannot create", box + sub, ec.value());
+  }
+
+  std::string text = "Return-Path: <" + std::string(sender) + ">\nDelivered-To: " +
+                     std::string(recipient) + "\n";
+  text.reserve(text.size() + message.size());
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    if (message[i] == '\r' && i + 1 < message.size() && message[i + 1] == '\n') continue;
+    text += message[i];
+  }
+
+  std::string name = unique_name(hostname_);
+  std::string tmp = box + "/tmp/" + name;
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return io_failure("cannot create", tmp, errno);
+  if (!write_all(fd, text) || ::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return io_failure("cannot write", tmp, err);
+  }
+  ::close(fd);
+  std::string final_path = box + "/new/" + name + ",S=" + std::to_string(text.size());
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return io_failure("cannot rename into", box + "/new", err);
+  }
+  if (!fsync_dir(box + "/new")) return io_failure("cannot sync", box + "/new", errno);
+  return mail::Outcome::sent("local", "delivered to maildir");
+}
+
+}  // namespace tern::delivery

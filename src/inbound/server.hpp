@@ -1,0 +1,37 @@
+// The SMTP listeners: binds every [[listener]] address, accepts connections and spreads
+// them over the I/O threads, enforcing the limits on connections in total and per client
+// address (config.limits). Each connection is one Session coroutine on one thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/result.hpp"
+#include "inbound/ingress.hpp"
+
+namespace tern::inbound {
+
+class Server {
+ public:
+  // `workers` are the per-thread io_contexts; listeners run on the first.
+  Server(std::shared_ptr<const config::Config> config, Ingress& ingress,
+         std::vector<boost::asio::io_context*> workers);
+  ~Server();
+
+  // Binds every listener; fails with "cannot listen on ADDRESS: reason".
+  Status listen();
+  // Starts accepting.
+  void start();
+  // Stops accepting and closes the listening sockets (sessions in progress go on).
+  void stop_accepting();
+  // Sessions open now.
+  std::size_t sessions() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tern::inbound

@@ -1,0 +1,570 @@
+// One SMTP server session; see session.hpp.
+//
+// The loop reads into in_, answers every complete command line in it, and writes the
+// gathered replies in one write just before it would wait for more input: the replies to a
+// pipelined group leave together (RFC 2920 §3.1; DESIGN.md "Runtime model").
+#include "inbound/session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <array>
+#include <chrono>
+#include <algorithm>
+#include <vector>
+
+#include "core/log.hpp"
+#include "core/queue_id.hpp"
+#include "mail/mailbox.hpp"
+#include "mail/trace.hpp"
+#include "smtp/command.hpp"
+#include "smtp/data_decoder.hpp"
+#include "smtp/params.hpp"
+#include "smtp/reply.hpp"
+
+namespace tern::inbound {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using smtp::Reply;
+using smtp::Verb;
+
+namespace {
+
+// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
+constexpr std::size_t max_command_line = 512;
+// Octets read from the socket at a time.
+constexpr std::size_t read_chunk = 64 * 1024;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+Reply reply(int code, std::string enhanced, std::string text) {
+  return Reply{code, std::move(enhanced), std::move(text)};
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<const config::Config> config, Ingress& ingress,
+          std::string client_ip)
+      : socket_(std::move(socket)),
+        deadline_(socket_.get_executor()),
+        config_(std::move(config)),
+        ingress_(ingress),
+        client_ip_(std::move(client_ip)),
+        client_name_("unknown[" + client_ip_ + "]") {}
+
+  asio::awaitable<void> run();
+  asio::awaitable<void> watchdog();
+  asio::any_io_executor socket_executor() { return socket_.get_executor(); }
+
+ private:
+  enum class Mode { command, data, bdat, quit };
+
+  // Command handlers: check, then change state; each returns the reply to send.
+  Reply on_ehlo(std::string_view arg);
+  Reply on_helo(std::string_view arg);
+  Reply on_mail(std::string_view arg);
+  Reply on_rcpt(std::string_view arg);
+  Reply on_data(std::string_view arg);
+  Reply on_bdat(std::string_view arg);
+  Reply on_rset(std::string_view arg);
+  Reply on_noop(std::string_view arg);
+  Reply on_quit(std::string_view arg);
+  Reply on_vrfy(std::string_view arg);
+  Reply on_help(std::string_view arg);
+  Reply on_not_implemented(std::string_view arg);
+  using Handler = Reply (Session::*)(std::string_view);
+  static Handler handler_for(Verb v);
+
+  asio::awaitable<void> receive_data();
+  asio::awaitable<void> receive_chunk();
+  asio::awaitable<Reply> commit();
+  asio::awaitable<bool> fill(std::chrono::seconds timeout);
+  asio::awaitable<bool> flush();
+  void send(const Reply& r, std::string_view command);
+  void reset_transaction();
+  void log_reject(const Reply& r, std::string_view command, std::string_view to);
+  std::string protocol() const;
+  bool is_http(std::string_view line) const;
+
+  tcp::socket socket_;
+  asio::steady_timer deadline_;
+  std::shared_ptr<const config::Config> config_;
+  Ingress& ingress_;
+  std::string client_ip_;
+  std::string client_name_;
+
+  std::string in_;   // received, not yet consumed
+  std::string out_;  // replies not yet written
+  Mode mode_ = Mode::command;
+  bool timed_out_ = false;
+  std::uint32_t errors_ = 0;
+  std::vector<std::pair<std::string, std::uint32_t>> counts_;  // per verb, in first-use order
+  std::uint32_t commands_ = 0;
+
+  // Session state (RFC 5321 §4.1.4).
+  std::string helo_;
+  bool esmtp_ = false;
+
+  // Transaction state.
+  bool in_transaction_ = false;
+  smtp::MailCommand mail_;
+  std::vector<spool::Recipient> recipients_;
+  std::string content_;      // message text received so far (DATA or BDAT chunks)
+  std::uint64_t bdat_size_ = 0;    // octets of the chunk being read
+  bool bdat_last_ = false;
+  bool bdat_discard_ = false;      // chunk read only to stay in sync
+  bool bdat_started_ = false;      // a BDAT transaction is under way (DATA not allowed)
+  std::optional<Reply> bdat_error_;  // why the chunks of this transaction are refused
+};
+
+Session::Handler Session::handler_for(Verb v) {
+  // The command table (STYLE.md §2); verb properties live in smtp::verb_table().
+  switch (v) {
+    case Verb::ehlo: return &Session::on_ehlo;
+    case Verb::helo: return &Session::on_helo;
+    case Verb::mail: return &Session::on_mail;
+    case Verb::rcpt: return &Session::on_rcpt;
+    case Verb::data: return &Session::on_data;
+    case Verb::bdat: return &Session::on_bdat;
+    case Verb::rset: return &Session::on_rset;
+    case Verb::noop: return &Session::on_noop;
+    case Verb::quit: return &Session::on_quit;
+    case Verb::vrfy: return &Session::on_vrfy;
+    case Verb::help: return &Session::on_help;
+    case Verb::expn:
+    case Verb::starttls:
+    case Verb::auth: return &Session::on_not_implemented;
+    case Verb::unknown: return nullptr;
+  }
+  return nullptr;
+}
+
+std::string Session::protocol() const {
+  // IANA Mail Transmission Types (RFC 3848, RFC 6531 §3.7.3).
+  if (!esmtp_) return "SMTP";
+  return in_transaction_ && mail_.smtputf8 ? "UTF8SMTP" : "ESMTP";
+}
+
+bool Session::is_http(std::string_view line) const {
+  for (std::string_view m : {"GET ", "POST ", "HEAD ", "PUT ", "CONNECT ", "OPTIONS "})
+    if (line.starts_with(m)) return true;
+  return false;
+}
+
+void Session::reset_transaction() {
+  in_transaction_ = false;
+  mail_ = {};
+  recipients_.clear();
+  content_.clear();
+  bdat_started_ = false;
+  bdat_error_.reset();
+}
+
+void Session::log_reject(const Reply& r, std::string_view command, std::string_view to) {
+  // Postfix shape: "NOQUEUE: reject: RCPT from host[ip]: 554 5.7.1 <a@b>: text; from=<> to=<>
+  // proto=ESMTP helo=<h>", which fail2ban and pflogsumm read.
+  log::get("smtpd").info("NOQUEUE: reject: {} from {}: {}; from=<{}> to=<{}> proto={} helo=<{}>",
+                         command, client_name_, r.log_text(), mail_.sender.text(), to, protocol(),
+                         helo_);
+}
+
+void Session::send(const Reply& r, std::string_view command) {
+  out_ += r.wire();
+  if (r.code >= 400) ++errors_;
+}
+
+// --- handlers -----------------------------------------------------------------------------
+
+Reply Session::on_ehlo(std::string_view arg) {
+  if (arg.empty()) return reply(501, "5.5.4", "Syntax: EHLO domain-or-address-literal");
+  reset_transaction();
+  helo_ = std::string(arg.substr(0, arg.find(' ')));
+  esmtp_ = true;
+  // RFC 2034 §3: no enhanced codes in the EHLO reply.
+  std::string text = config_->hostname + "\nPIPELINING\nSIZE " +
+                     std::to_string(config_->limits.message_size) +
+                     "\n8BITMIME\nENHANCEDSTATUSCODES\nSMTPUTF8\nCHUNKING\nDSN";
+  return reply(250, "", text);
+}
+
+Reply Session::on_helo(std::string_view arg) {
+  if (arg.empty()) return reply(501, "5.5.4", "Syntax: HELO domain");
+  reset_transaction();
+  helo_ = std::string(arg.substr(0, arg.find(' ')));
+  esmtp_ = false;
+  return reply(250, "", config_->hostname);
+}
+
+Reply Session::on_mail(std::string_view arg) {
+  if (helo_.empty()) return reply(503, "5.5.1", "Error: send HELO/EHLO first");
+  if (in_transaction_) return reply(503, "5.5.1", "Error: nested MAIL command");
+  smtp::Extensions ext;
+  if (!esmtp_) ext = {false, false, false, false, false};  // HELO: no parameters (RFC 5321 §4.1.1.11)
+  auto parsed = smtp::parse_mail(arg, ext);
+  if (!parsed) return parsed.error();
+  if (parsed->size && *parsed->size > config_->limits.message_size)
+    return reply(552, "5.3.4", "Message size exceeds fixed limit of " +
+                                   std::to_string(config_->limits.message_size) + " octets");
+  if (!ingress_.has_room())
+    return reply(452, "4.3.1", "Insufficient system storage; try again later");
+  mail_ = std::move(*parsed);
+  in_transaction_ = true;
+  return reply(250, "2.1.0", "Ok");
+}
+
+Reply Session::on_rcpt(std::string_view arg) {
+  if (!in_transaction_) return reply(503, "5.5.1", "Error: need MAIL command");
+  smtp::Extensions ext;
+  if (!esmtp_) ext = {false, false, false, false, false};
+  auto parsed = smtp::parse_rcpt(arg, ext, mail_.smtputf8);
+  if (!parsed) {
+    log_reject(parsed.error(), "RCPT", arg);
+    return parsed.error();
+  }
+  auto& rcpt = parsed->recipient;
+  // RFC 5321 §4.5.3.1.10: "452 too many recipients" makes the client send the rest later.
+  if (recipients_.size() >= config_->limits.recipients)
+    return reply(452, "4.5.3", "Error: too many recipients");
+
+  std::string address = rcpt.text();
+  std::string domain = rcpt.domain_ascii;
+  if (rcpt.domain.empty()) {
+    // RFC 5321 §4.1.1.3: "postmaster" without a domain is ours, always accepted.
+    if (config_->local_domains.empty())
+      return reply(550, "5.1.1", "<postmaster>: no local domain to deliver it to");
+    domain = config_->local_domains.front();
+    address = "postmaster@" + domain;
+  }
+  const config::Transport* transport = rcpt.is_literal() ? nullptr : config_->transport_for(domain);
+  if (transport) {
+    if (*transport == config::Transport::maildir && !mail::safe_mailbox_name(rcpt.local)) {
+      Reply r = reply(550, "5.1.3", "<" + address + ">: mailbox name not allowed");
+      log_reject(r, "RCPT", address);
+      return r;
+    }
+  } else if (!config_->may_relay(client_ip_)) {
+    Reply r = reply(554, "5.7.1", "<" + address + ">: relay access denied");
+    log_reject(r, "RCPT", address);
+    return r;
+  }
+  spool::Recipient r;
+  r.address = address;
+  r.domain = domain;
+  r.notify = parsed->notify;
+  if (!parsed->orcpt.empty()) r.orcpt = parsed->orcpt_type + ";" + parsed->orcpt;
+  recipients_.push_back(std::move(r));
+  return reply(250, "2.1.5", "Ok");
+}
+
+Reply Session::on_data(std::string_view arg) {
+  if (!arg.empty()) return reply(501, "5.5.4", "Syntax: DATA (no parameters)");
+  if (!in_transaction_) return reply(503, "5.5.1", "Error: need MAIL command");
+  if (bdat_started_) return reply(503, "5.5.1", "Error: DATA not allowed after BDAT");
+  if (recipients_.empty()) return reply(554, "5.5.1", "Error: no valid recipients");
+  mode_ = Mode::data;
+  return reply(354, "", "End data with <CR><LF>.<CR><LF>");
+}
+
+Reply Session::on_bdat(std::string_view arg) {
+  auto parsed = smtp::parse_bdat(arg);
+  if (!parsed) {
+    // Without a valid size the chunk cannot be skipped: its octets would be read as
+    // commands. The session ends instead (RFC 3030 §2: the chunk length is mandatory).
+    mode_ = Mode::quit;
+    return parsed.error();
+  }
+  bdat_size_ = parsed->size;
+  bdat_last_ = parsed->last;
+  bdat_discard_ = true;
+  mode_ = Mode::bdat;
+  // RFC 3030 §2: the chunk is read even when the command fails, to stay in sync.
+  if (!in_transaction_) return reply(503, "5.5.1", "Error: need MAIL command");
+  if (recipients_.empty()) return reply(554, "5.5.1", "Error: no valid recipients");
+  if (bdat_error_) return *bdat_error_;
+  if (content_.size() + bdat_size_ > config_->limits.message_size) {
+    bdat_error_ = reply(552, "5.3.4", "Message size exceeds fixed limit of " +
+                                          std::to_string(config_->limits.message_size) +
+                                          " octets");
+    return *bdat_error_;
+  }
+  bdat_started_ = true;
+  bdat_discard_ = false;
+  return {};  // the reply comes after the chunk
+}
+
+Reply Session::on_rset(std::string_view arg) {
+  reset_transaction();
+  return reply(250, "2.0.0", "Ok");
+}
+
+Reply Session::on_noop(std::string_view) { return reply(250, "2.0.0", "Ok"); }
+
+Reply Session::on_quit(std::string_view) {
+  mode_ = Mode::quit;
+  return reply(221, "2.0.0", "Bye");
+}
+
+Reply Session::on_vrfy(std::string_view arg) {
+  if (arg.empty()) return reply(501, "5.5.4", "Syntax: VRFY address");
+  // RFC 5321 §3.5.3: 252 when we will not verify but would accept the mail.
+  return reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+Reply Session::on_help(std::string_view) {
+  return reply(214, "2.0.0",
+               "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP\n"
+               "See RFC 5321 or https://www.rfc-editor.org/rfc/rfc5321");
+}
+
+Reply Session::on_not_implemented(std::string_view) {
+  return reply(502, "5.5.1", "Error: command not implemented");
+}
+
+// --- I/O ----------------------------------------------------------------------------------
+
+// Reads more input into in_; false on EOF, error or timeout.
+asio::awaitable<bool> Session::fill(std::chrono::seconds timeout) {
+  if (!co_await flush()) co_return false;
+  std::size_t old = in_.size();
+  in_.resize(old + read_chunk);
+  deadline_.expires_after(timeout);
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_.data() + old, read_chunk),
+                                                  use_tuple);
+  in_.resize(old + n);
+  co_return !ec;
+}
+
+// Writes the replies gathered so far in one write.
+asio::awaitable<bool> Session::flush() {
+  if (out_.empty()) co_return true;
+  deadline_.expires_after(config_->limits.command_timeout);
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out_), use_tuple);
+  out_.clear();
+  co_return !ec;
+}
+
+// Cancels the pending read or write when the deadline passes without being pushed
+// forward; the loop then answers 421 and ends. Ends itself when the socket is closed.
+asio::awaitable<void> Session::watchdog() {
+  while (socket_.is_open()) {
+    co_await deadline_.async_wait(use_tuple);
+    if (!socket_.is_open()) break;
+    if (deadline_.expiry() <= asio::steady_timer::clock_type::now()) {
+      timed_out_ = true;
+      boost::system::error_code ignored;
+      socket_.cancel(ignored);
+      deadline_.expires_at(asio::steady_timer::time_point::max());
+    }
+  }
+}
+
+asio::awaitable<void> Session::receive_data() {
+  smtp::DataDecoder decoder(config_->limits.message_size,
+                            config_->bare_line_endings == config::BareLineEndings::normalize
+                                ? smtp::BareLineEndings::normalize
+                                : smtp::BareLineEndings::reject);
+  for (;;) {
+    std::size_t used = decoder.feed(in_, content_);
+    in_.erase(0, used);
+    if (decoder.done()) break;
+    if (!co_await fill(config_->limits.data_timeout)) {
+      mode_ = Mode::quit;
+      co_return;
+    }
+  }
+  mode_ = Mode::command;
+  Reply r;
+  switch (decoder.problem()) {
+    case smtp::DataDecoder::Problem::none:
+      r = co_await commit();
+      break;
+    case smtp::DataDecoder::Problem::too_big:
+      r = reply(552, "5.3.4", "Message size exceeds fixed limit of " +
+                                  std::to_string(config_->limits.message_size) + " octets");
+      break;
+    case smtp::DataDecoder::Problem::line_too_long:
+      r = reply(550, "5.5.6", "Message refused: a line is longer than 1000 octets "
+                              "(RFC 5321 section 4.5.3.1.6)");
+      break;
+    default:
+      // RFC 5321 §2.3.8: CR and LF only as CRLF. Refused to close the smuggling hole.
+      r = reply(550, "5.5.2", std::string("Message refused: ") + smtp::to_string(decoder.problem()) +
+                                  " in message text; lines must end with CRLF "
+                                  "(RFC 5321 section 2.3.8)");
+      break;
+  }
+  if (!r.positive()) log_reject(r, "DATA", recipients_.empty() ? "" : recipients_[0].address);
+  send(r, "DATA");
+  reset_transaction();
+}
+
+asio::awaitable<void> Session::receive_chunk() {
+  std::uint64_t left = bdat_size_;
+  while (left > 0) {
+    if (in_.empty() && !co_await fill(config_->limits.data_timeout)) {
+      mode_ = Mode::quit;
+      co_return;
+    }
+    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, in_.size()));
+    if (!bdat_discard_) content_.append(in_, 0, take);
+    in_.erase(0, take);
+    left -= take;
+  }
+  mode_ = Mode::command;
+  if (bdat_discard_) {
+    if (bdat_last_) reset_transaction();
+    co_return;  // the error reply was sent with the command
+  }
+  if (!bdat_last_) {
+    send(reply(250, "2.0.0", std::to_string(bdat_size_) + " octets received"), "BDAT");
+    co_return;
+  }
+  Reply r = co_await commit();
+  send(r, "BDAT");
+  reset_transaction();
+}
+
+// Adds our Received header, hands the message to the spool and waits for it to be durable.
+asio::awaitable<Reply> Session::commit() {
+  spool::Envelope env;
+  env.id = make_queue_id();
+  env.sender = mail_.sender.text();
+  env.arrival = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  env.client_address = client_ip_;
+  env.helo = helo_;
+  env.body_type = mail_.body == smtp::Body::eight_bit_mime ? "8BITMIME"
+                  : mail_.body == smtp::Body::seven_bit    ? "7BIT"
+                                                           : "";
+  env.smtputf8 = mail_.smtputf8;
+  env.ret = mail_.ret == smtp::Ret::full ? "FULL" : mail_.ret == smtp::Ret::hdrs ? "HDRS" : "";
+  env.envid = mail_.envid;
+  env.recipients = recipients_;
+
+  mail::ReceivedInfo info;
+  info.helo = helo_;
+  info.client_address = client_ip_;
+  info.by = config_->hostname;
+  info.protocol = protocol();
+  info.id = env.id;
+  if (recipients_.size() == 1) info.for_recipient = recipients_[0].address;
+  info.when = static_cast<std::time_t>(env.arrival);
+  std::string message = mail::received_header(info);
+  message.reserve(message.size() + content_.size());
+  message += content_;
+  content_.clear();
+  env.size = message.size();
+  std::string id = env.id;
+
+  // The spool calls back on its committer thread; the reply continues on this session's.
+  auto executor = socket_.get_executor();
+  auto status = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Status)>(
+      [&](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        ingress_.accept(std::move(env), std::move(message), [h, executor](Status s) {
+          asio::post(executor, [h, s]() mutable { (*h)(s); });
+        });
+      },
+      asio::use_awaitable);
+  if (!status) {
+    log::get("smtpd").error("{}: cannot queue message from {}: {}", id, client_name_,
+                            status.error().message);
+    co_return reply(451, "4.3.0", "Error: queue file write error; try again later");
+  }
+  log::get("smtpd").info("{}: client={}", id, client_name_);
+  co_return reply(250, "2.0.0", "Ok: queued as " + id);
+}
+
+asio::awaitable<void> Session::run() {
+  log::get("smtpd").info("connect from {}", client_name_);
+  boost::system::error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+
+  out_ = Reply{220, "", config_->hostname + " ESMTP Tern"}.wire();
+  std::string last_command = "CONNECT";
+  while (mode_ != Mode::quit) {
+    if (errors_ >= config_->limits.errors) {
+      out_ += smtp::replies::too_many_errors().wire();
+      log::get("smtpd").warn("too many errors after {} from {}", last_command, client_name_);
+      break;
+    }
+    std::size_t eol = in_.find('\n');
+    if (eol == std::string::npos) {
+      if (in_.size() > max_command_line) {
+        // Skip the rest of the overlong line (up to the next LF) and say why.
+        send(smtp::replies::line_too_long(), "");
+        in_.clear();
+        bool ok = true;
+        while (ok && in_.find('\n') == std::string::npos) {
+          in_.clear();
+          ok = co_await fill(config_->limits.command_timeout);
+        }
+        if (!ok) break;
+        in_.erase(0, in_.find('\n') + 1);
+        continue;
+      }
+      if (!co_await fill(config_->limits.command_timeout)) break;
+      continue;
+    }
+    std::string line = in_.substr(0, eol);
+    in_.erase(0, eol + 1);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.size() + 2 > max_command_line) {
+      send(smtp::replies::line_too_long(), "");
+      continue;
+    }
+    if (commands_ == 0 && is_http(line)) {
+      log::get("smtpd").warn("non-SMTP command from {}: {}", client_name_, line.substr(0, 80));
+      out_ += reply(421, "4.7.0", config_->hostname + " Error: this is an SMTP server").wire();
+      break;
+    }
+    auto cmd = smtp::parse_command(line);
+    ++commands_;
+    Handler h = handler_for(cmd.verb);
+    Reply r = h ? (this->*h)(cmd.arg) : smtp::replies::syntax_error();
+    std::string_view name = cmd.verb == Verb::unknown ? "unknown" : smtp::verb_info(cmd.verb).name;
+    last_command = std::string(name);
+    auto counted = std::find_if(counts_.begin(), counts_.end(),
+                                [&](auto& c) { return c.first == last_command; });
+    if (counted == counts_.end()) counts_.emplace_back(last_command, 1);
+    else ++counted->second;
+    if (r.code != 0) send(r, name);
+    if (mode_ == Mode::data) {
+      if (!co_await flush()) break;
+      co_await receive_data();
+    } else if (mode_ == Mode::bdat) {
+      co_await receive_chunk();
+    }
+  }
+  if (timed_out_) {
+    // RFC 5321 §4.5.3.2: the server may close after its timeout, saying so with 421.
+    out_ += smtp::replies::timeout().wire();
+    timed_out_ = false;
+    log::get("smtpd").info("timeout after {} from {}", last_command, client_name_);
+  }
+  co_await flush();
+  std::string tally;
+  for (auto& [verb, n] : counts_) tally += " " + verb + "=" + std::to_string(n);
+  for (auto& c : tally) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  log::get("smtpd").info("disconnect from {}{} commands={}", client_name_, tally, commands_);
+  deadline_.cancel();
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+}  // namespace
+
+asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<const config::Config> config,
+                                  Ingress& ingress, std::string client_ip) {
+  auto s = std::make_shared<Session>(std::move(socket), std::move(config), ingress,
+                                     std::move(client_ip));
+  // The watchdog holds the session alive until it has seen the socket close.
+  asio::co_spawn(s->socket_executor(), [s]() { return s->watchdog(); }, asio::detached);
+  co_await s->run();
+}
+
+}  // namespace tern::inbound

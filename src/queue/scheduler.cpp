@@ -1,0 +1,251 @@
+// The scheduler; see scheduler.hpp.
+#include "queue/scheduler.hpp"
+
+#include <boost/asio/post.hpp>
+#include <future>
+#include <random>
+
+#include "core/log.hpp"
+
+namespace tern::queue {
+namespace asio = boost::asio;
+
+namespace {
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+std::int64_t now_unix() { return static_cast<std::int64_t>(now_seconds()); }
+}  // namespace
+
+struct Scheduler::Entry {
+  std::shared_ptr<spool::Envelope> envelope;
+  std::shared_ptr<const std::string> message;  // null: read from the spool when needed
+  double arrived = 0;   // arrival, with sub-second precision when known
+  double queued = 0;    // when the scheduler took it
+  bool in_flight = false;
+  bool removed = false;  // deleted while in flight: drop when the attempt returns
+  bool waiting = false;  // in fresh_/retry_ already
+};
+
+Scheduler::Scheduler(asio::io_context& ioc, spool::Spool& spool, Courier& courier,
+                     Settings settings)
+    : ioc_(ioc), spool_(spool), courier_(courier), settings_(settings), timer_(ioc) {}
+
+Scheduler::~Scheduler() = default;
+
+Status Scheduler::recover() {
+  auto list = spool_.list();
+  if (!list) return fail(list.error().message);
+  std::promise<void> loaded;
+  asio::post(ioc_, [this, envelopes = std::move(*list), &loaded]() mutable {
+    std::int64_t now = now_unix();
+    for (auto& env : envelopes) {
+      auto e = std::make_shared<Entry>();
+      e->arrived = static_cast<double>(env.arrival);
+      e->queued = now_seconds();
+      e->envelope = std::make_shared<spool::Envelope>(std::move(env));
+      entries_[e->envelope->id] = e;
+      if (e->envelope->finished()) {
+        // Every recipient was done before the restart; only the removal was lost.
+        (void)spool_.remove(e->envelope->id);
+        entries_.erase(e->envelope->id);
+        continue;
+      }
+      if (e->envelope->held) continue;
+      schedule_retry(e);
+      (void)now;
+    }
+    arm_timer();
+    loaded.set_value();
+  });
+  loaded.get_future().wait();
+  log::get("qmgr").info("recovered {} queued messages from the spool", entries_.size());
+  return {};
+}
+
+void Scheduler::submit(spool::Envelope envelope, std::shared_ptr<const std::string> message) {
+  auto e = std::make_shared<Entry>();
+  e->arrived = now_seconds();
+  e->envelope = std::make_shared<spool::Envelope>(std::move(envelope));
+  e->message = std::move(message);
+  asio::post(ioc_, [this, e] {
+    e->queued = now_seconds();
+    auto& env = *e->envelope;
+    log::get("qmgr").info("{}: from=<{}>, size={}, nrcpt={} (queue active)", env.id, env.sender,
+                          env.size, env.recipients.size());
+    // Past the memory budget the body is read back from the spool at its turn.
+    if (e->message && memory_.load() + e->message->size() > settings_.memory_budget)
+      e->message.reset();
+    if (e->message) memory_ += e->message->size();
+    entries_[env.id] = e;
+    enqueue_fresh(e);
+    pump();
+  });
+}
+
+void Scheduler::enqueue_fresh(std::shared_ptr<Entry> e) {
+  if (e->waiting) return;
+  e->waiting = true;
+  fresh_.push_back(std::move(e));
+}
+
+void Scheduler::remove(std::string id, std::function<void(bool)> done) {
+  asio::post(ioc_, [this, id = std::move(id), done = std::move(done)] {
+    auto it = entries_.find(id);
+    bool existed = it != entries_.end();
+    if (existed) {
+      auto e = it->second;
+      if (e->message) memory_ -= e->message->size();
+      e->message.reset();
+      e->removed = true;
+      entries_.erase(it);
+    }
+    auto st = spool_.remove(id);
+    if (existed && st) log::get("qmgr").info("{}: removed (deleted by the administrator)", id);
+    done(existed && st.ok());
+  });
+}
+
+void Scheduler::pump() {
+  while (in_flight_ < settings_.max_in_flight && (!fresh_.empty() || !retry_.empty())) {
+    // Alternate between the lines so neither starves the other.
+    bool use_retry = retry_.empty() ? false : fresh_.empty() ? true : take_retry_next_;
+    take_retry_next_ = !use_retry;
+    auto& line = use_retry ? retry_ : fresh_;
+    auto e = std::move(line.front());
+    line.pop_front();
+    e->waiting = false;
+    if (e->removed || e->in_flight || e->envelope->held) continue;
+    start(std::move(e));
+  }
+}
+
+void Scheduler::start(std::shared_ptr<Entry> e) {
+  std::int64_t now = now_unix();
+  std::vector<std::size_t> due;
+  auto& env = *e->envelope;
+  for (std::size_t i = 0; i < env.recipients.size(); ++i) {
+    auto& st = env.recipients[i].status;
+    if (st.state == spool::RecipientState::pending && st.next_attempt <= now) due.push_back(i);
+  }
+  if (due.empty()) {
+    schedule_retry(e);
+    arm_timer();
+    return;
+  }
+  if (!e->message) {
+    auto body = spool_.body(env.id);
+    if (!body || !*body) {
+      log::get("qmgr").error("{}: cannot read message text from the spool: {}", env.id,
+                             body ? "missing" : body.error().message);
+      return;
+    }
+    e->message = std::make_shared<const std::string>(std::move(**body));
+    memory_ += e->message->size();
+  }
+  e->in_flight = true;
+  ++in_flight_;
+  double started = now_seconds();
+  // The courier gets a snapshot; outcomes are applied here, on the strand.
+  auto snapshot = std::make_shared<const spool::Envelope>(env);
+  courier_.deliver(snapshot, due, e->message,
+                   [this, e, due, started](std::vector<mail::Outcome> outcomes) mutable {
+                     asio::post(ioc_, [this, e, due = std::move(due), started,
+                                       outcomes = std::move(outcomes)]() mutable {
+                       finish(e, std::move(due), std::move(outcomes), started);
+                     });
+                   });
+}
+
+void Scheduler::finish(std::shared_ptr<Entry> e, std::vector<std::size_t> rcpts,
+                       std::vector<mail::Outcome> outcomes, double started) {
+  e->in_flight = false;
+  --in_flight_;
+  auto& env = *e->envelope;
+  double done = now_seconds();
+  for (std::size_t k = 0; k < rcpts.size() && k < outcomes.size(); ++k) {
+    auto& r = env.recipients[rcpts[k]];
+    auto& o = outcomes[k];
+    ++r.status.attempts;
+    r.status.last_error = o.kind == mail::Outcome::Kind::sent ? "" : o.dsn + " " + o.text;
+    if (o.kind == mail::Outcome::Kind::sent) r.status.state = spool::RecipientState::delivered;
+    if (o.kind == mail::Outcome::Kind::bounced) r.status.state = spool::RecipientState::failed;
+    // delays=a/b/c/d as Postfix: before the queue manager, in it, connection set-up, transfer.
+    log::get("qmgr").info(
+        "{}: to=<{}>, relay={}, delay={:.2f}, delays={:.2f}/{:.2f}/0/{:.2f}, dsn={}, status={} ({})",
+        env.id, r.address, o.relay, done - e->arrived, e->queued - e->arrived,
+        started - e->queued, done - started, o.dsn, mail::status_word(o.kind), o.text);
+  }
+  if (e->removed) {
+    pump();
+    return;
+  }
+  // The first attempt is over: the body goes back to the spool's keeping.
+  if (e->message) memory_ -= e->message->size();
+  e->message.reset();
+  if (env.finished()) {
+    auto st = spool_.remove(env.id);
+    if (!st) log::get("qmgr").error("{}: {}", env.id, st.error().message);
+    else log::get("qmgr").info("{}: removed", env.id);
+    entries_.erase(env.id);
+  } else {
+    schedule_retry(e);
+    auto st = spool_.update(env);
+    if (!st) log::get("qmgr").error("{}: {}", env.id, st.error().message);
+    arm_timer();
+  }
+  pump();
+}
+
+// Sets next_attempt of every pending recipient that failed and puts the message on the
+// timer heap at the earliest of them.
+void Scheduler::schedule_retry(const std::shared_ptr<Entry>& e) {
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  std::int64_t now = now_unix();
+  std::int64_t earliest = 0;
+  for (auto& r : e->envelope->recipients) {
+    auto& st = r.status;
+    if (st.state != spool::RecipientState::pending) continue;
+    if (st.next_attempt <= now && st.attempts > 0) {
+      double base = static_cast<double>(settings_.first_retry.count());
+      for (std::uint32_t i = 1; i < st.attempts && base < settings_.max_retry.count(); ++i)
+        base *= 2;
+      base = std::min(base, static_cast<double>(settings_.max_retry.count()));
+      std::uniform_real_distribution<double> jitter(0.8, 1.2);
+      st.next_attempt = now + static_cast<std::int64_t>(base * jitter(rng));
+    }
+    std::int64_t due = std::max(st.next_attempt, now);
+    if (earliest == 0 || due < earliest) earliest = due;
+  }
+  if (earliest) timers_.emplace(earliest, e->envelope->id);
+}
+
+void Scheduler::arm_timer() {
+  if (timers_.empty()) return;
+  std::int64_t due = timers_.begin()->first;
+  if (timer_due_ != 0 && timer_due_ <= due) return;
+  timer_due_ = due;
+  timer_.expires_after(std::chrono::seconds(std::max<std::int64_t>(0, due - now_unix())));
+  timer_.async_wait([this](boost::system::error_code ec) {
+    timer_due_ = 0;
+    if (ec) return;
+    on_timer();
+  });
+}
+
+void Scheduler::on_timer() {
+  std::int64_t now = now_unix();
+  while (!timers_.empty() && timers_.begin()->first <= now) {
+    auto id = timers_.begin()->second;
+    timers_.erase(timers_.begin());
+    auto it = entries_.find(id);
+    if (it == entries_.end() || it->second->waiting || it->second->in_flight) continue;
+    it->second->waiting = true;
+    retry_.push_back(it->second);
+  }
+  arm_timer();
+  pump();
+}
+
+}  // namespace tern::queue

@@ -1,0 +1,82 @@
+// The scheduler (DESIGN.md "queue/"): it owns every queued message between its commit and
+// its removal, decides when each recipient is tried, and records outcomes in the spool.
+// Fresh mail and retries wait in separate lines taken in turn, so a backlog of retries
+// never starves new mail; retries wait on one timer heap, not a task per message.
+//
+// Threading: all state lives on the scheduler's own strand (its io_context, one thread).
+// submit(), remove() and the control calls are thread-safe: they post to that strand.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "queue/courier.hpp"
+#include "spool/spool.hpp"
+
+namespace tern::queue {
+
+struct Settings {
+  // Deliveries in progress at once; beyond it messages wait their turn in line.
+  std::uint32_t max_in_flight = 256;
+  // First retry after about a minute, doubling to at most an hour (Postfix:
+  // minimal_backoff_time 300s, maximal_backoff_time 4000s), with ±20% jitter.
+  std::chrono::seconds first_retry{60};
+  std::chrono::seconds max_retry{3600};
+  // Bytes of message bodies kept in memory for their first attempt; past it they are
+  // read back from the spool when their turn comes.
+  std::uint64_t memory_budget = 256ull * 1024 * 1024;
+};
+
+class Scheduler {
+ public:
+  Scheduler(boost::asio::io_context& ioc, spool::Spool& spool, Courier& courier,
+            Settings settings);
+  ~Scheduler();
+
+  // Loads every message from the spool and schedules its pending recipients.
+  // Call once, before submit(), on any thread; blocks until loaded.
+  Status recover();
+
+  // A message just committed; `message` is its stored text (kept for the first attempt).
+  void submit(spool::Envelope envelope, std::shared_ptr<const std::string> message);
+
+  // Removes a message (ternctl queue delete); `done(true)` when it existed.
+  void remove(std::string id, std::function<void(bool)> done);
+
+  // Bytes of bodies held in memory now.
+  std::uint64_t memory_in_use() const { return memory_.load(); }
+
+ private:
+  struct Entry;
+  void enqueue_fresh(std::shared_ptr<Entry> e);
+  void pump();
+  void start(std::shared_ptr<Entry> e);
+  void finish(std::shared_ptr<Entry> e, std::vector<std::size_t> rcpts,
+              std::vector<mail::Outcome> outcomes, double started);
+  void schedule_retry(const std::shared_ptr<Entry>& e);
+  void arm_timer();
+  void on_timer();
+
+  boost::asio::io_context& ioc_;
+  spool::Spool& spool_;
+  Courier& courier_;
+  Settings settings_;
+  std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
+  std::deque<std::shared_ptr<Entry>> fresh_, retry_;
+  bool take_retry_next_ = false;
+  std::multimap<std::int64_t, std::string> timers_;  // due (unix s) → queue ID
+  boost::asio::steady_timer timer_;
+  std::int64_t timer_due_ = 0;
+  std::uint32_t in_flight_ = 0;
+  std::atomic<std::uint64_t> memory_{0};
+};
+
+}  // namespace tern::queue

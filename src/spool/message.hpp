@@ -1,0 +1,53 @@
+// What the spool keeps about a message: the envelope with per-recipient DSN parameters and
+// delivery state. Plain data; its stored form is in record.cpp and docs/spool-format.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tern::spool {
+
+enum class RecipientState : std::uint8_t {
+  pending,    // not yet delivered; eligible now or at next_attempt
+  delivered,  // done, successfully
+  failed,     // done, permanently failed (a bounce is due or was sent)
+};
+
+struct RecipientStatus {
+  RecipientState state = RecipientState::pending;
+  std::uint32_t attempts = 0;
+  std::int64_t next_attempt = 0;  // unix seconds; 0 = as soon as possible
+  std::string last_error;         // the last temporary or permanent reason, for queue list
+};
+
+struct Recipient {
+  std::string address;       // the RCPT address, as text (local@domain)
+  std::string domain;        // routing domain (A-labels, lower case)
+  std::uint8_t notify = 0;   // RFC 3461 NOTIFY bits (smtp::Notify); 0 = not given
+  std::string orcpt;         // RFC 3461 ORCPT "type;address", decoded; empty if not given
+  RecipientStatus status;
+};
+
+struct Envelope {
+  std::string id;               // queue ID
+  std::string sender;           // reverse-path as text; empty for <>
+  std::int64_t arrival = 0;     // unix seconds
+  std::uint64_t size = 0;       // octets of the stored message (with our Received header)
+  std::string client_address;   // IP of the SMTP client
+  std::string helo;             // the EHLO/HELO name it gave
+  std::string body_type;        // "7BIT", "8BITMIME", "" (not given)
+  bool smtputf8 = false;
+  std::string ret;              // RFC 3461 RET: "FULL", "HDRS" or ""
+  std::string envid;            // RFC 3461 ENVID, decoded
+  bool held = false;            // on hold: not delivered until released
+  std::vector<Recipient> recipients;
+
+  bool finished() const {
+    for (auto& r : recipients)
+      if (r.status.state == RecipientState::pending) return false;
+    return true;
+  }
+};
+
+}  // namespace tern::spool
