@@ -27,7 +27,8 @@ struct Address {
 
   // The null reverse-path <> (MAIL FROM:<> for bounces).
   bool null() const { return local.empty() && domain.empty(); }
-  // local@domain, the local part quoted when it is not a Dot-string.
+  // local@domain, the local part quoted when it is not a Dot-string ('"' and '\\'
+  // escaped). Empty for the null path; just "postmaster" for the bare <Postmaster>.
   std::string text() const;
   // True when the local part or the domain holds non-ASCII octets (needs SMTPUTF8).
   bool utf8() const;
@@ -43,6 +44,10 @@ enum class AddressError {
 struct PathOptions {
   bool allow_utf8 = false;  // MAIL FROM carried SMTPUTF8
   bool allow_null = false;  // "<>" is valid (reverse-path only)
+  // "<Postmaster>" without a domain is valid (forward-path only, RFC 5321 §4.1.1.3). It
+  // parses to local "postmaster" (lower case), domain and domain_ascii empty: the
+  // recipient is the postmaster of this host, whatever the domain.
+  bool allow_bare_postmaster = false;
 };
 
 // Parses "<...>" at the start of `in` (source routes "@a,@b:" are accepted and ignored,
@@ -51,10 +56,15 @@ struct PathOptions {
 Result<Address, AddressError> parse_path(std::string_view in, const PathOptions& options,
                                          std::size_t& consumed);
 
-// Parses a bare mailbox "local@domain" (no angle brackets), the whole of `in`.
+// Parses a bare mailbox "local@domain" (no angle brackets), the whole of `in`, at most
+// max_path - 2 octets.
 Result<Address, AddressError> parse_mailbox(std::string_view in, bool allow_utf8);
 
-// Converts a domain (possibly with U-labels) to lower-case A-label form; empty on failure.
+// True when `s` is well-formed UTF-8 (RFC 3629 §4: no overlong forms, no surrogates).
+bool valid_utf8(std::string_view s);
+
+// Converts a domain (possibly with U-labels) to lower-case A-label form; empty on failure
+// (bad syntax, trailing '.', malformed IDN). An address literal comes back canonical.
 std::string domain_to_ascii(std::string_view domain);
 
 }  // namespace tern::mail
