@@ -21,16 +21,19 @@ struct VerbInfo {
   bool takes_argument;       // false: any argument is a 501
 };
 
+// Every verb, in enum order, Verb::unknown last (its row has an empty name).
 std::span<const VerbInfo> verb_table();
 const VerbInfo& verb_info(Verb v);
 
 struct Command {
   Verb verb = Verb::unknown;
-  std::string_view arg;  // after the verb and its separating space; no CRLF
+  std::string_view arg;  // after the verb and its one separating space; no CRLF, trailing
+                         // SP/HTAB stripped (also set for Verb::unknown)
 };
 
 // Splits a command line (without its CRLF) into verb and argument. Verbs are
-// case-insensitive. "MAIL FROM:" and "RCPT TO:" keep "FROM:..."/"TO:..." in arg.
+// case-insensitive and end at SP or the end of the line; anything else is Verb::unknown.
+// "MAIL FROM:" and "RCPT TO:" keep "FROM:..."/"TO:..." in arg.
 Command parse_command(std::string_view line);
 
 }  // namespace tern::smtp

@@ -1,5 +1,6 @@
 // SMTP replies (RFC 5321 §4.2) with enhanced status codes (RFC 3463, RFC 2034), and the
-// table of replies the server sends more than once. Pure data: no I/O.
+// table of replies the server sends more than once. Pure data: no I/O. Reply text is
+// ASCII (RFC 5321 §4.2 textstring); wire() replaces control characters with '?'.
 #pragma once
 
 #include <string>
@@ -26,7 +27,7 @@ struct Reply {
 namespace replies {
 Reply ok(std::string_view enhanced = "2.0.0", std::string_view text = "Ok");
 Reply syntax_error();              // 500 5.5.2 command not recognized
-Reply line_too_long();             // 500 5.5.6 line too long
+Reply line_too_long();             // 500 5.5.2 line too long (X.5.6 is AUTH's, RFC 4954)
 Reply bad_sequence(std::string_view what);  // 503 5.5.1
 Reply not_implemented();           // 502 5.5.1
 Reply param_not_implemented();     // 504 5.5.4
