@@ -106,6 +106,7 @@ int run(std::shared_ptr<const config::Config> config) {
   while (!stopping) signal_ioc.run_one();
 
   server.stop_accepting();
+  server.stop_sessions();
   auto deadline = std::chrono::steady_clock::now() + drain_bound;
   while (server.sessions() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -30,6 +30,7 @@ struct Server::Impl {
   std::atomic<std::size_t> sessions{0};
   std::mutex per_client_mutex;
   std::unordered_map<std::string, std::uint32_t> per_client;
+  SessionRegistry registry;
 
   Impl(std::shared_ptr<const config::Config> c, Ingress& i, std::vector<asio::io_context*> w)
       : config(std::move(c)), ingress(i), workers(std::move(w)) {}
@@ -74,7 +75,7 @@ struct Server::Impl {
       from_client = ++per_client[ip];
     }
     std::size_t total = sessions.fetch_add(1) + 1;
-    auto slot = std::make_shared<Slot>(Slot{this, ip});
+    auto slot = std::shared_ptr<Slot>(new Slot{this, ip});  // one Slot: its destructor counts out
     std::optional<smtp::Reply> refuse;
     if (total > config->limits.connections)
       refuse = smtp::Reply{421, "4.7.0", config->hostname + " Error: too many connections; try again later"};
@@ -99,7 +100,7 @@ struct Server::Impl {
     asio::co_spawn(
         ex,
         [this, socket = std::move(socket), ip, slot]() mutable -> asio::awaitable<void> {
-          co_await run_session(std::move(socket), config, ingress, ip);
+          co_await run_session(std::move(socket), config, ingress, ip, registry);
         },
         asio::detached);
   }
@@ -134,6 +135,8 @@ void Server::start() {
   for (auto& a : impl_->acceptors)
     asio::co_spawn(a->get_executor(), impl_->accept_loop(*a), asio::detached);
 }
+
+void Server::stop_sessions() { impl_->registry.stop_all(); }
 
 void Server::stop_accepting() {
   for (auto& a : impl_->acceptors) {

@@ -26,6 +26,8 @@ class Server {
   void start();
   // Stops accepting and closes the listening sockets (sessions in progress go on).
   void stop_accepting();
+  // Ends idle sessions now (421 4.3.2) and the others after their current message.
+  void stop_sessions();
   // Sessions open now.
   std::size_t sessions() const;
 

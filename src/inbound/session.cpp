@@ -44,7 +44,7 @@ Reply reply(int code, std::string enhanced, std::string text) {
   return Reply{code, std::move(enhanced), std::move(text)};
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public SessionRegistry::Member, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<const config::Config> config, Ingress& ingress,
           std::string client_ip)
@@ -57,6 +57,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   asio::awaitable<void> run();
   asio::awaitable<void> watchdog();
+  void request_stop() override;
   asio::any_io_executor socket_executor() { return socket_.get_executor(); }
 
  private:
@@ -100,6 +101,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string out_;  // replies not yet written
   Mode mode_ = Mode::command;
   bool timed_out_ = false;
+  bool idle_ = false;            // waiting for a command: may be ended at once
+  bool stop_requested_ = false;  // the server is shutting down
   std::uint32_t errors_ = 0;
   std::vector<std::pair<std::string, std::uint32_t>> counts_;  // per verb, in first-use order
   std::uint32_t commands_ = 0;
@@ -328,11 +331,14 @@ Reply Session::on_not_implemented(std::string_view) {
 // Reads more input into in_; false on EOF, error or timeout.
 asio::awaitable<bool> Session::fill(std::chrono::seconds timeout) {
   if (!co_await flush()) co_return false;
+  if (stop_requested_ && mode_ == Mode::command) co_return false;
+  idle_ = mode_ == Mode::command;
   std::size_t old = in_.size();
   in_.resize(old + read_chunk);
   deadline_.expires_after(timeout);
   auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_.data() + old, read_chunk),
                                                   use_tuple);
+  idle_ = false;
   in_.resize(old + n);
   co_return !ec;
 }
@@ -344,6 +350,14 @@ asio::awaitable<bool> Session::flush() {
   auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out_), use_tuple);
   out_.clear();
   co_return !ec;
+}
+
+void Session::request_stop() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->stop_requested_ = true;
+    boost::system::error_code ignored;
+    if (self->idle_) self->socket_.cancel(ignored);
+  });
 }
 
 // Cancels the pending read or write when the deadline passes without being pushed
@@ -540,7 +554,10 @@ asio::awaitable<void> Session::run() {
       co_await receive_chunk();
     }
   }
-  if (timed_out_) {
+  if (stop_requested_) {
+    // RFC 5321 §3.8: a server shutting down answers 421 and closes.
+    out_ += reply(421, "4.3.2", config_->hostname + " Service shutting down; try again later").wire();
+  } else if (timed_out_) {
     // RFC 5321 §4.5.3.2: the server may close after its timeout, saying so with 421.
     out_ += smtp::replies::timeout().wire();
     timed_out_ = false;
@@ -558,13 +575,45 @@ asio::awaitable<void> Session::run() {
 
 }  // namespace
 
+void SessionRegistry::add(const std::shared_ptr<Member>& m) {
+  bool stop;
+  {
+    std::lock_guard lock(mutex_);
+    members_.push_back(m);
+    stop = stopping_;
+  }
+  if (stop) m->request_stop();
+}
+
+void SessionRegistry::remove(const Member* m) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(members_, [m](const std::weak_ptr<Member>& w) {
+    auto s = w.lock();
+    return !s || s.get() == m;
+  });
+}
+
+void SessionRegistry::stop_all() {
+  std::vector<std::shared_ptr<Member>> alive;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    for (auto& w : members_)
+      if (auto s = w.lock()) alive.push_back(std::move(s));
+  }
+  for (auto& s : alive) s->request_stop();
+}
+
 asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<const config::Config> config,
-                                  Ingress& ingress, std::string client_ip) {
+                                  Ingress& ingress, std::string client_ip,
+                                  SessionRegistry& registry) {
   auto s = std::make_shared<Session>(std::move(socket), std::move(config), ingress,
                                      std::move(client_ip));
   // The watchdog holds the session alive until it has seen the socket close.
   asio::co_spawn(s->socket_executor(), [s]() { return s->watchdog(); }, asio::detached);
+  registry.add(s);
   co_await s->run();
+  registry.remove(s.get());
 }
 
 }  // namespace tern::inbound

@@ -6,17 +6,41 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "inbound/ingress.hpp"
 
 namespace tern::inbound {
 
+// The sessions alive, so shutdown can end the idle ones at once (421 4.3.2) and let
+// those receiving a message finish first. Thread-safe.
+class SessionRegistry {
+ public:
+  class Member {
+   public:
+    virtual ~Member() = default;
+    // Thread-safe: the session ends when idle, or after the message it is receiving.
+    virtual void request_stop() = 0;
+  };
+  void add(const std::shared_ptr<Member>& m);
+  void remove(const Member* m);
+  void stop_all();
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::weak_ptr<Member>> members_;
+  bool stopping_ = false;
+};
+
 // Runs a session on `socket` until the client quits, times out or is dropped.
 boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket,
                                          std::shared_ptr<const config::Config> config,
-                                         Ingress& ingress, std::string client_ip);
+                                         Ingress& ingress, std::string client_ip,
+                                         SessionRegistry& registry);
 
 }  // namespace tern::inbound

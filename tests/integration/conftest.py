@@ -1,0 +1,200 @@
+"""Fixtures for integration tests: a real ternd on an ephemeral loopback port with a
+temporary configuration, spool and mail root, and helpers to talk to it.
+
+Every test is bounded in time (pytest's own --timeout is not in Debian's pytest, so each
+helper has its own deadline) and every process started here is stopped at teardown."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.dont_write_bytecode = True
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("TERN_BUILD", REPO / "build"))
+TERND = BUILD / "ternd"
+TERNCTL = BUILD / "ternctl"
+
+
+def free_port(host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host, port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+class Tern:
+    """A ternd process with its own directory."""
+
+    def __init__(self, root: Path, extra: str = "", listeners=None, relay=None):
+        self.root = root
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.spool = root / "spool"
+        self.mail = root / "mail"
+        self.config = root / "tern.toml"
+        self.log_path = root / "ternd.log"
+        self.proc = None
+        listeners = listeners or [f"{self.host}:{self.port}"]
+        relay = relay if relay is not None else ["127.0.0.0/8", "::1/128"]
+        text = f"""
+[server]
+hostname = "mx.example.test"
+io_threads = 2
+[spool]
+path = "{self.spool}"
+[domains]
+local = ["localhost", "example.test"]
+[delivery.maildir]
+root = "{self.mail}"
+[relay]
+networks = {relay!r}
+""".replace("'", '"')
+        for l in listeners:
+            text += f'[[listener]]\naddress = "{l}"\n'
+        self.config.write_text(text + extra)
+
+    def start(self):
+        self.log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(TERND), "--config", str(self.config)],
+                                     stdout=self.log_file, stderr=subprocess.STDOUT)
+        wait_port(self.host, self.port)
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def kill9(self):
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def maildir(self, user, domain="example.test"):
+        return self.mail / domain / user / "new"
+
+    def messages(self, user, domain="example.test"):
+        d = self.maildir(user, domain)
+        if not d.is_dir():
+            return []
+        return [p.read_bytes() for p in sorted(d.iterdir())]
+
+    def wait_messages(self, user, count=1, domain="example.test", timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.messages(user, domain)
+            if len(got) >= count:
+                return got
+            time.sleep(0.05)
+        raise AssertionError(f"{count} message(s) for {user}@{domain} did not arrive in "
+                             f"{timeout}s; log:\n{self.log()[-3000:]}")
+
+    def ctl(self, *args, check=True):
+        r = subprocess.run([str(TERNCTL), "--config", str(self.config), *args],
+                           capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise AssertionError(f"ternctl {args} failed ({r.returncode}): {r.stderr}")
+        return r
+
+
+@pytest.fixture
+def tern_factory(tmp_path):
+    started = []
+
+    def make(**kw):
+        root = tmp_path / f"tern{len(started)}"
+        root.mkdir()
+        t = Tern(root, **kw)
+        started.append(t)
+        return t
+
+    yield make
+    for t in started:
+        t.stop()
+
+
+@pytest.fixture
+def tern(tern_factory):
+    return tern_factory().start()
+
+
+class RawClient:
+    """A raw SMTP client for what smtplib will not send: pipelined groups, garbage,
+    bare line endings. Reads replies with a deadline."""
+
+    def __init__(self, host, port, timeout=10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        self.timeout = timeout
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def reply(self):
+        """One complete (possibly multi-line) reply: (code, [lines])."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError(f"connection closed; got {lines!r} {self.buf!r}")
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            text = line.decode("utf-8", "replace")
+            lines.append(text)
+            if len(text) < 4 or text[3] != "-":
+                return int(text[:3]), lines
+
+    def code(self):
+        return self.reply()[0]
+
+    def closed(self, timeout=5.0):
+        """True when the server has closed the connection (after any pending replies)."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, TimeoutError, socket.timeout):
+            return False
+        return data == b""
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def raw(tern):
+    clients = []
+
+    def connect():
+        c = RawClient(tern.host, tern.port)
+        clients.append(c)
+        assert c.code() == 220
+        return c
+
+    yield connect
+    for c in clients:
+        c.close()
