@@ -101,6 +101,7 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   std::string out_;  // replies not yet written
   Mode mode_ = Mode::command;
   bool timed_out_ = false;
+  bool reject_logged_ = false;   // the next error reply was logged by log_reject
   bool idle_ = false;            // waiting for a command: may be ended at once
   bool stop_requested_ = false;  // the server is shutting down
   std::uint32_t errors_ = 0;
@@ -167,6 +168,7 @@ void Session::reset_transaction() {
 }
 
 void Session::log_reject(const Reply& r, std::string_view command, std::string_view to) {
+  reject_logged_ = true;
   // Postfix shape: "NOQUEUE: reject: RCPT from host[ip]: 554 5.7.1 <a@b>: text; from=<> to=<>
   // proto=ESMTP helo=<h>", which fail2ban and pflogsumm read.
   log::get("smtpd").info("NOQUEUE: reject: {} from {}: {}; from=<{}> to=<{}> proto={} helo=<{}>",
@@ -176,7 +178,13 @@ void Session::log_reject(const Reply& r, std::string_view command, std::string_v
 
 void Session::send(const Reply& r, std::string_view command) {
   out_ += r.wire();
-  if (r.code >= 400) ++errors_;
+  if (r.code < 400) return;
+  ++errors_;
+  // Every refusal is logged with the client address; RCPT and DATA say more (log_reject).
+  if (!reject_logged_)
+    log::get("smtpd").info("reject: {} from {}: {}", command.empty() ? "line" : command,
+                           client_name_, r.log_text());
+  reject_logged_ = false;
 }
 
 // --- handlers -----------------------------------------------------------------------------
