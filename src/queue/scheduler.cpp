@@ -3,6 +3,7 @@
 
 #include <boost/asio/post.hpp>
 #include <future>
+#include <cmath>
 #include <random>
 
 #include "core/log.hpp"
@@ -213,7 +214,7 @@ void Scheduler::schedule_retry(const std::shared_ptr<Entry>& e) {
         base *= 2;
       base = std::min(base, static_cast<double>(settings_.max_retry.count()));
       std::uniform_real_distribution<double> jitter(0.8, 1.2);
-      st.next_attempt = now + static_cast<std::int64_t>(base * jitter(rng));
+      st.next_attempt = now + std::max<std::int64_t>(1, std::llround(base * jitter(rng)));
     }
     std::int64_t due = std::max(st.next_attempt, now);
     if (earliest == 0 || due < earliest) earliest = due;

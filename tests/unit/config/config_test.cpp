@@ -57,7 +57,7 @@ TEST(Config, UnknownKeysAreErrorsWithFileAndLine) {
   std::string path = write_temp(std::string(example) + "[limits]\nrecipient = 5\n");
   auto c = load(path);
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.error().message.find(path + ":21: unknown setting 'limits.recipient'"),
+  EXPECT_NE(c.error().message.find(path + ":17: unknown setting 'limits.recipient'"),
             std::string::npos)
       << c.error().message;
 }
