@@ -16,6 +16,7 @@
 #include "app/wiring.hpp"
 #include "config/config.hpp"
 #include "core/log.hpp"
+#include "core/privileges.hpp"
 #include "inbound/server.hpp"
 #include "queue/scheduler.hpp"
 #include "spool/spool.hpp"
@@ -35,13 +36,6 @@ int run(std::shared_ptr<const config::Config> config) {
   log::setup(config->log_level);
   auto& lg = log::get("master");
 
-  auto opened = spool::Spool::open(config->spool_path, spool::Spool::Mode::primary);
-  if (!opened) {
-    lg.critical("{}", opened.error().message);
-    return 1;
-  }
-  std::unique_ptr<spool::Spool> spool = std::move(*opened);
-
   unsigned n_io = config->io_threads ? config->io_threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<asio::io_context>> io;
   std::vector<asio::io_context*> workers;
@@ -49,18 +43,33 @@ int run(std::shared_ptr<const config::Config> config) {
     io.push_back(std::make_unique<asio::io_context>(1));
     workers.push_back(io.back().get());
   }
+  inbound::Server server(config, workers);
+  if (auto st = server.listen(); !st) {
+    lg.critical("{}", st.error().message);
+    return 1;
+  }
+  // Ports are bound: from here on, no root (DESIGN.md "Runtime model").
+  std::vector<std::string> owned{config->spool_path};
+  if (!config->maildir_root.empty()) owned.push_back(config->maildir_root);
+  if (auto st = drop_privileges(config->user, owned); !st) {
+    lg.critical("{}", st.error().message);
+    return 1;
+  }
+
+  auto opened = spool::Spool::open(config->spool_path, spool::Spool::Mode::primary);
+  if (!opened) {
+    lg.critical("{}", opened.error().message);
+    return 1;
+  }
+  std::unique_ptr<spool::Spool> spool = std::move(*opened);
+
   asio::io_context queue_ioc(1);
   asio::thread_pool delivery_pool(delivery_threads);
 
   app::LocalCourier courier(config, delivery_pool);
   queue::Scheduler scheduler(queue_ioc, *spool, courier, queue::Settings{});
   app::SpoolIngress ingress(*spool, scheduler);
-  inbound::Server server(config, ingress, workers);
 
-  if (auto st = server.listen(); !st) {
-    lg.critical("{}", st.error().message);
-    return 1;
-  }
   app::ControlServer control(queue_ioc, scheduler, app::control_socket_path(config->spool_path));
   if (auto st = control.start(); !st) {
     lg.critical("{}", st.error().message);
@@ -82,7 +91,7 @@ int run(std::shared_ptr<const config::Config> config) {
     guards.push_back(asio::make_work_guard(*ctx));
     threads.emplace_back([c = ctx.get()] { c->run(); });
   }
-  server.start();
+  server.start(ingress);
   lg.info("daemon started -- version 0.1.0, configuration {}", config->source);
 
   // SIGTERM/SIGINT: stop accepting, let sessions finish within drain_bound, then stop.

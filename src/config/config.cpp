@@ -190,8 +190,12 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
   };
 
   if (auto* t = table("server")) {
-    check_keys(*t, "server", {"hostname", "io_threads"}, problems);
+    check_keys(*t, "server", {"hostname", "io_threads", "user"}, problems);
     if (auto s = get_string(*t, "hostname", "server", problems)) c.hostname = *s;
+    if (auto s = get_string(*t, "user", "server", problems)) {
+      if (s->empty()) problems.add(*t->get("user"), "server.user must name a user");
+      else c.user = *s;
+    }
     if (auto v = get_number(*t, "io_threads", "server", problems, plain_number, "a number"))
       c.io_threads = static_cast<std::uint32_t>(*v);
   }

@@ -50,6 +50,9 @@ struct Config {
   std::string source;          // the file it came from, for messages
   std::string hostname;        // server.hostname: greeting, Received, bounces
   std::uint32_t io_threads = 0;  // 0 = one per core
+  // Started as root, ternd binds its ports and then runs as this user (secure by default);
+  // "root" keeps root, which only tests and containers should want.
+  std::string user = "tern";
   std::string spool_path;
   std::vector<Listener> listeners;
   std::vector<std::string> local_domains;    // lower-case A-labels

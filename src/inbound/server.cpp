@@ -23,7 +23,7 @@ using asio::ip::tcp;
 
 struct Server::Impl {
   std::shared_ptr<const config::Config> config;
-  Ingress& ingress;
+  Ingress* ingress = nullptr;
   std::vector<asio::io_context*> workers;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::atomic<std::size_t> next_worker{0};
@@ -32,8 +32,8 @@ struct Server::Impl {
   std::unordered_map<std::string, std::uint32_t> per_client;
   SessionRegistry registry;
 
-  Impl(std::shared_ptr<const config::Config> c, Ingress& i, std::vector<asio::io_context*> w)
-      : config(std::move(c)), ingress(i), workers(std::move(w)) {}
+  Impl(std::shared_ptr<const config::Config> c, std::vector<asio::io_context*> w)
+      : config(std::move(c)), workers(std::move(w)) {}
 
   // Counts a session in and out of the per-client and total limits.
   struct Slot {
@@ -100,15 +100,15 @@ struct Server::Impl {
     asio::co_spawn(
         ex,
         [this, socket = std::move(socket), ip, slot]() mutable -> asio::awaitable<void> {
-          co_await run_session(std::move(socket), config, ingress, ip, registry);
+          co_await run_session(std::move(socket), config, *ingress, ip, registry);
         },
         asio::detached);
   }
 };
 
-Server::Server(std::shared_ptr<const config::Config> config, Ingress& ingress,
+Server::Server(std::shared_ptr<const config::Config> config,
                std::vector<asio::io_context*> workers)
-    : impl_(std::make_unique<Impl>(std::move(config), ingress, std::move(workers))) {}
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(workers))) {}
 
 Server::~Server() = default;
 
@@ -131,7 +131,8 @@ Status Server::listen() {
   return {};
 }
 
-void Server::start() {
+void Server::start(Ingress& ingress) {
+  impl_->ingress = &ingress;
   for (auto& a : impl_->acceptors)
     asio::co_spawn(a->get_executor(), impl_->accept_loop(*a), asio::detached);
 }

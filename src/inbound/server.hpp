@@ -16,14 +16,15 @@ namespace tern::inbound {
 class Server {
  public:
   // `workers` are the per-thread io_contexts; listeners run on the first.
-  Server(std::shared_ptr<const config::Config> config, Ingress& ingress,
+  Server(std::shared_ptr<const config::Config> config,
          std::vector<boost::asio::io_context*> workers);
   ~Server();
 
-  // Binds every listener; fails with "cannot listen on ADDRESS: reason".
+  // Binds every listener; fails with "cannot listen on ADDRESS: reason". Needs root for
+  // ports below 1024, so it runs before privileges are dropped.
   Status listen();
-  // Starts accepting.
-  void start();
+  // Starts accepting; sessions hand their messages to `ingress`.
+  void start(Ingress& ingress);
   // Stops accepting and closes the listening sockets (sessions in progress go on).
   void stop_accepting();
   // Ends idle sessions now (421 4.3.2) and the others after their current message.

@@ -43,7 +43,7 @@ def wait_port(host, port, timeout=10.0):
 class Tern:
     """A ternd process with its own directory."""
 
-    def __init__(self, root: Path, extra: str = "", listeners=None, relay=None):
+    def __init__(self, root: Path, extra: str = "", listeners=None, relay=None, user="root"):
         self.root = root
         self.host = "127.0.0.1"
         self.port = free_port()
@@ -58,6 +58,7 @@ class Tern:
 [server]
 hostname = "mx.example.test"
 io_threads = 2
+user = "{user}"
 [spool]
 path = "{self.spool}"
 [domains]
