@@ -32,7 +32,29 @@ constexpr auto drain_bound = std::chrono::seconds(20);
 // Threads writing to mailboxes (each write ends in an fsync, so several overlap).
 constexpr unsigned delivery_threads = 4;
 
+// SIGHUP: a new configuration replaces the old whole, or not at all (errors are logged and
+// the old one stays). Listeners, the spool path and the user need a restart.
+void reload(config::Current& current) {
+  auto& lg = log::get("master");
+  auto old = current.get();
+  auto fresh = config::load(old->source);
+  if (!fresh) {
+    lg.error("reload failed; keeping the running configuration:\n{}", fresh.error().message);
+    return;
+  }
+  auto& c = **fresh;
+  bool listeners_same = c.listeners.size() == old->listeners.size();
+  for (std::size_t i = 0; listeners_same && i < c.listeners.size(); ++i)
+    listeners_same = c.listeners[i].address == old->listeners[i].address;
+  if (!listeners_same || c.spool_path != old->spool_path || c.user != old->user)
+    lg.warn("reload: listener, spool.path and server.user changes take effect at restart");
+  log::setup(c.log_level);
+  current.set(std::move(*fresh));
+  lg.info("reloaded configuration {}", old->source);
+}
+
 int run(std::shared_ptr<const config::Config> config) {
+  config::Current current(config);
   log::setup(config->log_level);
   auto& lg = log::get("master");
 
@@ -43,7 +65,7 @@ int run(std::shared_ptr<const config::Config> config) {
     io.push_back(std::make_unique<asio::io_context>(1));
     workers.push_back(io.back().get());
   }
-  inbound::Server server(config, workers);
+  inbound::Server server(current, workers);
   if (auto st = server.listen(); !st) {
     lg.critical("{}", st.error().message);
     return 1;
@@ -66,7 +88,7 @@ int run(std::shared_ptr<const config::Config> config) {
   asio::io_context queue_ioc(1);
   asio::thread_pool delivery_pool(delivery_threads);
 
-  app::LocalCourier courier(config, delivery_pool);
+  app::LocalCourier courier(current, delivery_pool);
   queue::Scheduler scheduler(queue_ioc, *spool, courier, queue::Settings{});
   app::SpoolIngress ingress(*spool, scheduler);
 
@@ -103,7 +125,7 @@ int run(std::shared_ptr<const config::Config> config) {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        lg.warn("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+        reload(current);
         wait_signal();
         return;
       }

@@ -17,18 +17,18 @@ void SpoolIngress::accept(spool::Envelope envelope, std::string message, Done do
   });
 }
 
-LocalCourier::LocalCourier(std::shared_ptr<const config::Config> config,
-                           boost::asio::thread_pool& pool)
-    : config_(std::move(config)), pool_(pool), maildir_(config_->maildir_root, config_->hostname) {}
+LocalCourier::LocalCourier(const config::Current& config, boost::asio::thread_pool& pool)
+    : config_(config), pool_(pool) {}
 
 void LocalCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
                            std::vector<std::size_t> recipients,
                            std::shared_ptr<const std::string> message, Done done) {
+  auto config = config_.get();  // one configuration for the whole attempt
   std::vector<mail::Outcome> outcomes(recipients.size());
   bool needs_disk = false;
   for (std::size_t k = 0; k < recipients.size(); ++k) {
     auto& r = envelope->recipients[recipients[k]];
-    const config::Transport* t = config_->transport_for(r.domain);
+    const config::Transport* t = config->transport_for(r.domain);
     if (!t)
       outcomes[k] = mail::Outcome::deferred(
           "4.4.0", "none", "remote delivery is not available in this version; message kept");
@@ -41,18 +41,19 @@ void LocalCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
     done(std::move(outcomes));
     return;
   }
-  boost::asio::post(pool_, [this, envelope, recipients = std::move(recipients), message,
+  boost::asio::post(pool_, [config, envelope, recipients = std::move(recipients), message,
                             outcomes = std::move(outcomes), done = std::move(done)]() mutable {
+    delivery::Maildir maildir(config->maildir_root, config->hostname);
     for (std::size_t k = 0; k < recipients.size(); ++k) {
       auto& r = envelope->recipients[recipients[k]];
-      const config::Transport* t = config_->transport_for(r.domain);
+      const config::Transport* t = config->transport_for(r.domain);
       if (!t || *t != config::Transport::maildir) continue;
       auto addr = mail::parse_mailbox(r.address, /*allow_utf8=*/true);
       if (!addr) {
         outcomes[k] = mail::Outcome::bounced("5.1.3", "local", "recipient address is malformed");
         continue;
       }
-      outcomes[k] = maildir_.deliver(envelope->sender, r.address, addr->local, r.domain, *message);
+      outcomes[k] = maildir.deliver(envelope->sender, r.address, addr->local, r.domain, *message);
     }
     done(std::move(outcomes));
   });

@@ -6,7 +6,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 
-#include "config/config.hpp"
+#include "config/current.hpp"
 #include "delivery/maildir.hpp"
 #include "inbound/ingress.hpp"
 #include "queue/courier.hpp"
@@ -29,15 +29,14 @@ class SpoolIngress final : public inbound::Ingress {
 class LocalCourier final : public queue::Courier {
  public:
   // Maildir writes (with their fsyncs) run on `pool`, never on an event loop.
-  LocalCourier(std::shared_ptr<const config::Config> config, boost::asio::thread_pool& pool);
+  LocalCourier(const config::Current& config, boost::asio::thread_pool& pool);
   void deliver(std::shared_ptr<const spool::Envelope> envelope,
                std::vector<std::size_t> recipients, std::shared_ptr<const std::string> message,
                Done done) override;
 
  private:
-  std::shared_ptr<const config::Config> config_;
+  const config::Current& config_;
   boost::asio::thread_pool& pool_;
-  delivery::Maildir maildir_;
 };
 
 }  // namespace tern::app

@@ -22,7 +22,8 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 struct Server::Impl {
-  std::shared_ptr<const config::Config> config;
+  const config::Current& current;
+  std::shared_ptr<const config::Config> config;  // at start: the listeners
   Ingress* ingress = nullptr;
   std::vector<asio::io_context*> workers;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
@@ -32,8 +33,8 @@ struct Server::Impl {
   std::unordered_map<std::string, std::uint32_t> per_client;
   SessionRegistry registry;
 
-  Impl(std::shared_ptr<const config::Config> c, std::vector<asio::io_context*> w)
-      : config(std::move(c)), workers(std::move(w)) {}
+  Impl(const config::Current& c, std::vector<asio::io_context*> w)
+      : current(c), config(c.get()), workers(std::move(w)) {}
 
   // Counts a session in and out of the per-client and total limits.
   struct Slot {
@@ -69,6 +70,7 @@ struct Server::Impl {
   }
 
   void admit(tcp::socket socket, std::string ip) {
+    auto config = current.get();
     std::uint32_t from_client;
     {
       std::lock_guard lock(per_client_mutex);
@@ -99,16 +101,15 @@ struct Server::Impl {
     }
     asio::co_spawn(
         ex,
-        [this, socket = std::move(socket), ip, slot]() mutable -> asio::awaitable<void> {
+        [this, socket = std::move(socket), ip, slot, config]() mutable -> asio::awaitable<void> {
           co_await run_session(std::move(socket), config, *ingress, ip, registry);
         },
         asio::detached);
   }
 };
 
-Server::Server(std::shared_ptr<const config::Config> config,
-               std::vector<asio::io_context*> workers)
-    : impl_(std::make_unique<Impl>(std::move(config), std::move(workers))) {}
+Server::Server(const config::Current& config, std::vector<asio::io_context*> workers)
+    : impl_(std::make_unique<Impl>(config, std::move(workers))) {}
 
 Server::~Server() = default;
 

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "config/config.hpp"
+#include "config/current.hpp"
 #include "core/result.hpp"
 #include "inbound/ingress.hpp"
 
@@ -15,9 +15,10 @@ namespace tern::inbound {
 
 class Server {
  public:
-  // `workers` are the per-thread io_contexts; listeners run on the first.
-  Server(std::shared_ptr<const config::Config> config,
-         std::vector<boost::asio::io_context*> workers);
+  // `workers` are the per-thread io_contexts; listeners run on the first. Listeners are
+  // those of the configuration at construction; each session uses the configuration in
+  // force when it connects.
+  Server(const config::Current& config, std::vector<boost::asio::io_context*> workers);
   ~Server();
 
   // Binds every listener; fails with "cannot listen on ADDRESS: reason". Needs root for
