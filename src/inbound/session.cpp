@@ -36,8 +36,8 @@ namespace {
 
 // RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
 constexpr std::size_t max_command_line = 512;
-// Octets read from the socket at a time.
-constexpr std::size_t read_chunk = 64 * 1024;
+// Octets read from the socket at a time: a 1 KiB message with its commands fits many times.
+constexpr std::size_t read_chunk = 16 * 1024;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 Reply reply(int code, std::string enhanced, std::string text) {
@@ -97,6 +97,7 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   std::string client_ip_;
   std::string client_name_;
 
+  std::array<char, read_chunk> read_buf_;  // the socket reads here, then in_ takes it
   std::string in_;   // received, not yet consumed
   std::string out_;  // replies not yet written
   Mode mode_ = Mode::command;
@@ -341,13 +342,10 @@ asio::awaitable<bool> Session::fill(std::chrono::seconds timeout) {
   if (!co_await flush()) co_return false;
   if (stop_requested_ && mode_ == Mode::command) co_return false;
   idle_ = mode_ == Mode::command;
-  std::size_t old = in_.size();
-  in_.resize(old + read_chunk);
   deadline_.expires_after(timeout);
-  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_.data() + old, read_chunk),
-                                                  use_tuple);
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buf_), use_tuple);
   idle_ = false;
-  in_.resize(old + n);
+  in_.append(read_buf_.data(), n);
   co_return !ec;
 }
 
