@@ -3,6 +3,8 @@
 
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <unistd.h>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,8 +25,9 @@ void setup(std::string_view level) {
   std::lock_guard lock(mutex);
   current = spdlog::level::from_str(std::string(level));
   if (level == "warning") current = spdlog::level::warn;
-  // Syslog-like: time, program/component[pid]: message.
-  sink()->set_pattern("%Y-%m-%dT%H:%M:%S.%e %n[%P]: %v");
+  // Syslog-like: time, program/component[pid]: message. The pid is part of the logger's
+  // name (fixed at creation) so no line costs a getpid() call.
+  sink()->set_pattern("%Y-%m-%dT%H:%M:%S.%e %n: %v");
   for (auto& [_, l] : loggers) l->set_level(current);
 }
 
@@ -32,7 +35,8 @@ spdlog::logger& get(std::string_view component) {
   std::lock_guard lock(mutex);
   auto it = loggers.find(component);
   if (it == loggers.end()) {
-    auto l = std::make_shared<spdlog::logger>("tern/" + std::string(component), sink());
+    auto name = "tern/" + std::string(component) + "[" + std::to_string(::getpid()) + "]";
+    auto l = std::make_shared<spdlog::logger>(std::move(name), sink());
     l->set_level(current);
     l->flush_on(spdlog::level::trace);
     it = loggers.emplace(std::string(component), std::move(l)).first;
