@@ -40,15 +40,8 @@ bool iequals(std::string_view a, std::string_view b) {
 
 // RFC 5322 §3.2.3 atext (RFC 5321 §4.1.2 uses it for Atom).
 bool is_atext(unsigned char c) {
-  if (is_let_dig(c)) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '/': case '=': case '?': case '^': case '_': case '`': case '{':
-    case '|': case '}': case '~':
-      return true;
-    default:
-      return false;
-  }
+  constexpr std::string_view specials = "!#$%&'*+-/=?^_`{|}~";
+  return is_let_dig(c) || (c != 0 && specials.find(static_cast<char>(c)) != specials.npos);
 }
 
 // RFC 5321 §4.1.2 qtextSMTP: %d32-33 / %d35-91 / %d93-126 (not '"' nor '\').
@@ -60,9 +53,7 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   auto at = [&](std::size_t k) -> unsigned {
     return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0x100;
   };
-  auto tail = [](unsigned c, unsigned lo = 0x80, unsigned hi = 0xBF) {
-    return c >= lo && c <= hi;
-  };
+  auto tail = [](unsigned c, unsigned lo = 0x80, unsigned hi = 0xBF) { return c >= lo && c <= hi; };
   unsigned c = at(0);
   if (c >= 0xC2 && c <= 0xDF) return tail(at(1)) ? 2 : 0;
   if (c == 0xE0) return tail(at(1), 0xA0) && tail(at(2)) ? 3 : 0;
@@ -108,19 +99,27 @@ bool has_a_label(std::string_view d) {
   return false;
 }
 
-// IPv4-address-literal (RFC 5321 §4.1.3): Snum 3("." Snum), Snum 1*3DIGIT in 0..255.
+// RFC 5321 §4.1.3 address-literal shapes.
+constexpr int ipv4_parts = 4;               // Snum 3("." Snum)
+constexpr std::size_t max_snum_digits = 3;  // Snum = 1*3DIGIT
+constexpr unsigned max_snum = 255;          // "a decimal integer value in the range 0 through 255"
+constexpr int ipv6_groups = 8;              // 128 bits in 16-bit groups
+constexpr std::size_t max_hex_digits = 4;   // IPv6-hex = 1*4HEXDIG
+constexpr int ipv4_in_groups = 2;           // an embedded IPv4 address is 32 bits
+
+// IPv4-address-literal: Snum 3("." Snum).
 bool ipv4_ok(std::string_view s) {
   int parts = 0;
   std::size_t i = 0;
   while (true) {
     std::size_t digits = 0;
     unsigned value = 0;
-    while (i < s.size() && is_digit(s[i]) && digits < 3) {
+    while (i < s.size() && is_digit(s[i]) && digits < max_snum_digits) {
       value = value * 10 + static_cast<unsigned>(s[i] - '0');
       ++i, ++digits;
     }
-    if (digits == 0 || value > 255) return false;
-    if (++parts == 4) return i == s.size();
+    if (digits == 0 || value > max_snum) return false;
+    if (++parts == ipv4_parts) return i == s.size();
     if (i >= s.size() || s[i] != '.') return false;
     ++i;
   }
@@ -142,15 +141,15 @@ bool ipv6_ok(std::string_view s) {
   }
   while (i < s.size()) {
     std::size_t start = i;
-    while (i < s.size() && is_hex(s[i]) && i - start < 5) ++i;
+    while (i < s.size() && is_hex(s[i]) && i - start <= max_hex_digits) ++i;
     if (i < s.size() && s[i] == '.') {  // trailing IPv4 part
       if (!ipv4_ok(s.substr(start))) return false;
-      groups += 2;
+      groups += ipv4_in_groups;
       i = s.size();
       break;
     }
     std::size_t len = i - start;
-    if (len == 0 || len > 4) return false;
+    if (len == 0 || len > max_hex_digits) return false;
     ++groups;
     if (i == s.size()) break;
     if (s[i] != ':') return false;
@@ -164,7 +163,7 @@ bool ipv6_ok(std::string_view s) {
       return false;  // a single trailing ':'
     }
   }
-  return compressed ? groups <= 7 : groups == 8;
+  return compressed ? groups < ipv6_groups : groups == ipv6_groups;
 }
 
 // The address-literal between '[' and ']' in canonical form, or empty when invalid.
@@ -222,9 +221,7 @@ class Parser {
   }
 
   // Local-part = Dot-string / Quoted-string; `out` receives it unquoted.
-  bool local_part(std::string& out) {
-    return peek('"') ? quoted_string(out) : dot_string(out);
-  }
+  bool local_part(std::string& out) { return peek('"') ? quoted_string(out) : dot_string(out); }
 
   // Domain = sub-domain *("." sub-domain), sub-domain = Let-dig [Ldh-str] / U-label.
   // Only the shape is checked here (labels of letters, digits, inner hyphens, UTF-8);

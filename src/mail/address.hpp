@@ -36,9 +36,9 @@ struct Address {
 };
 
 enum class AddressError {
-  syntax,          // not a Path / Mailbox
-  too_long,        // over max_local_part / max_domain / max_path
-  utf8_not_allowed // non-ASCII without SMTPUTF8 (RFC 6531 §3.2)
+  syntax,           // not a Path / Mailbox
+  too_long,         // over max_local_part / max_domain / max_path
+  utf8_not_allowed  // non-ASCII without SMTPUTF8 (RFC 6531 §3.2)
 };
 
 struct PathOptions {

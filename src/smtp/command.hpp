@@ -9,16 +9,29 @@
 namespace tern::smtp {
 
 enum class Verb : std::uint8_t {
-  ehlo, helo, mail, rcpt, data, bdat, rset, noop, quit, vrfy, expn, help, starttls, auth,
+  ehlo,
+  helo,
+  mail,
+  rcpt,
+  data,
+  bdat,
+  rset,
+  noop,
+  quit,
+  vrfy,
+  expn,
+  help,
+  starttls,
+  auth,
   unknown,
 };
 
 // Properties of a verb, one row per verb (STYLE.md §2).
 struct VerbInfo {
   Verb verb;
-  std::string_view name;     // upper case
-  bool ends_group;           // RFC 2920 §3.1: EHLO, DATA, QUIT, NOOP... wait for a reply
-  bool takes_argument;       // false: any argument is a 501
+  std::string_view name;  // upper case
+  bool ends_group;        // RFC 2920 §3.1: EHLO, DATA, QUIT, NOOP... wait for a reply
+  bool takes_argument;    // false: any argument is a 501
 };
 
 // Every verb, in enum order, Verb::unknown last (its row has an empty name).

@@ -36,7 +36,8 @@ void DataDecoder::record(Problem p) {
 // records the problem (line first when both fail on the same octet).
 void DataDecoder::append(std::string_view s, std::string& out) {
   std::uint64_t n = s.size();
-  std::uint64_t line_room = line_len_ + min_line >= max_line_ ? 0 : max_line_ - min_line - line_len_;
+  std::uint64_t line_room =
+      line_len_ + min_line >= max_line_ ? 0 : max_line_ - min_line - line_len_;
   std::uint64_t size_room = size_ >= max_size_ ? 0 : max_size_ - size_;
   if (problem_ == Problem::none) {
     std::uint64_t keep = std::min({n, line_room, size_room});
@@ -156,12 +157,18 @@ std::size_t DataDecoder::feed(std::string_view in, std::string& out) {
 
 const char* to_string(DataDecoder::Problem p) {
   switch (p) {
-    case DataDecoder::Problem::none: return "none";
-    case DataDecoder::Problem::bare_lf: return "bare LF";
-    case DataDecoder::Problem::bare_cr: return "bare CR";
-    case DataDecoder::Problem::nul: return "NUL octet";
-    case DataDecoder::Problem::line_too_long: return "line too long";
-    case DataDecoder::Problem::too_big: return "message too big";
+    case DataDecoder::Problem::none:
+      return "none";
+    case DataDecoder::Problem::bare_lf:
+      return "bare LF";
+    case DataDecoder::Problem::bare_cr:
+      return "bare CR";
+    case DataDecoder::Problem::nul:
+      return "NUL octet";
+    case DataDecoder::Problem::line_too_long:
+      return "line too long";
+    case DataDecoder::Problem::too_big:
+      return "message too big";
   }
   return "unknown";
 }

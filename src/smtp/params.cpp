@@ -54,8 +54,9 @@ Reply syntax(std::string_view text) { return {501, "5.5.2", std::string(text)}; 
 Reply bad_value(std::string_view text) { return {501, "5.5.4", std::string(text)}; }
 Reply unsupported(std::string_view keyword) {
   return {555, "5.5.4",
-          "Parameter " + std::string(keyword) + " is not supported here; send the command "
-          "without it"};
+          "Parameter " + std::string(keyword) +
+              " is not supported here; send the command "
+              "without it"};
 }
 
 Reply bad_address(mail::AddressError e, bool sender) {
@@ -64,18 +65,21 @@ Reply bad_address(mail::AddressError e, bool sender) {
   switch (e) {
     case mail::AddressError::too_long:
       return {553, enhanced,
-              who + " address too long: RFC 5321 allows 64 octets of local part, 255 of "
-                    "domain, 256 in all"};
+              who +
+                  " address too long: RFC 5321 allows 64 octets of local part, 255 of "
+                  "domain, 256 in all"};
     case mail::AddressError::utf8_not_allowed:
       break;
     case mail::AddressError::syntax:
       return {553, enhanced,
-              who + " address syntax is invalid; expected <local-part@domain> as in "
-                    "RFC 5321 section 4.1.2"};
+              who +
+                  " address syntax is invalid; expected <local-part@domain> as in "
+                  "RFC 5321 section 4.1.2"};
   }
   return {553, "5.6.7",
-          who + " address contains UTF-8, which needs the SMTPUTF8 parameter on MAIL FROM "
-                "(RFC 6531)"};
+          who +
+              " address contains UTF-8, which needs the SMTPUTF8 parameter on MAIL FROM "
+              "(RFC 6531)"};
 }
 
 // Decodes xtext (RFC 3461 §4: xchar = %d33-126 except '+' and '='; hexchar = "+" 2HEX).
@@ -122,7 +126,7 @@ void append_utf8(std::string& out, std::uint32_t cp) {
 // '+', '=', '\' as "\x{HEX}") and, under SMTPUTF8, utf-8-addr-unitext (raw UTF-8 too).
 std::optional<std::string> decode_utf8_addr(std::string_view in, bool allow_raw_utf8) {
   // RFC 6533 §3: HEXPOINT is 2 to 6 hex digits.
-  constexpr std::size_t max_hexpoint = 6;
+  constexpr std::size_t min_hexpoint = 2, max_hexpoint = 6;
   std::string out;
   for (std::size_t i = 0; i < in.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(in[i]);
@@ -133,7 +137,7 @@ std::optional<std::string> decode_utf8_addr(std::string_view in, bool allow_raw_
       while (j < in.size() && hex_value(in[j]) >= 0 && j - (i + 3) < max_hexpoint)
         cp = cp * 16 + static_cast<std::uint32_t>(hex_value(in[j++]));
       std::size_t digits = j - (i + 3);
-      if (digits < 2 || j >= in.size() || in[j] != '}') return std::nullopt;
+      if (digits < min_hexpoint || j >= in.size() || in[j] != '}') return std::nullopt;
       if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
       append_utf8(out, cp);
       i = j;
@@ -280,7 +284,8 @@ Check rcpt_notify(const Param& p, RcptCommand& cmd, bool) {
         known = true;
       }
     }
-    if (!known) return bad_value("NOTIFY takes NEVER, or SUCCESS, FAILURE, DELAY separated by commas");
+    if (!known)
+      return bad_value("NOTIFY takes NEVER, or SUCCESS, FAILURE, DELAY separated by commas");
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
@@ -325,12 +330,12 @@ struct ParamRow {
 };
 
 constexpr std::array<ParamRow<MailCommand>, 6> mail_params{{
-    {"SIZE", &Extensions::size, mail_size},               // RFC 1870
-    {"BODY", &Extensions::eight_bit_mime, mail_body},     // RFC 6152
-    {"SMTPUTF8", &Extensions::smtputf8, mail_smtputf8},   // RFC 6531
-    {"RET", &Extensions::dsn, mail_ret},                  // RFC 3461 §4.3
-    {"ENVID", &Extensions::dsn, mail_envid},              // RFC 3461 §4.4
-    {"AUTH", &Extensions::auth, mail_auth},               // RFC 4954 §5
+    {"SIZE", &Extensions::size, mail_size},              // RFC 1870
+    {"BODY", &Extensions::eight_bit_mime, mail_body},    // RFC 6152
+    {"SMTPUTF8", &Extensions::smtputf8, mail_smtputf8},  // RFC 6531
+    {"RET", &Extensions::dsn, mail_ret},                 // RFC 3461 §4.3
+    {"ENVID", &Extensions::dsn, mail_envid},             // RFC 3461 §4.4
+    {"AUTH", &Extensions::auth, mail_auth},              // RFC 4954 §5
 }};
 
 constexpr std::array<ParamRow<RcptCommand>, 2> rcpt_params{{
@@ -394,8 +399,7 @@ Result<MailCommand, Reply> parse_mail(std::string_view arg, const Extensions& ex
   return cmd;
 }
 
-Result<RcptCommand, Reply> parse_rcpt(std::string_view arg, const Extensions& ext,
-                                      bool smtputf8) {
+Result<RcptCommand, Reply> parse_rcpt(std::string_view arg, const Extensions& ext, bool smtputf8) {
   constexpr std::string_view usage = "Syntax: RCPT TO:<address> [parameters]";
   if (!strip_prefix(arg, "TO:")) return fail(syntax(usage));
   mail::PathOptions options;

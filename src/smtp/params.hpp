@@ -21,16 +21,19 @@ enum class Ret : std::uint8_t { unspecified, full, hdrs };
 
 // NOTIFY bits (RFC 3461 §4.1); 0 = not given (the default: FAILURE, and DELAY at our option).
 enum Notify : std::uint8_t {
-  notify_never = 1, notify_success = 2, notify_failure = 4, notify_delay = 8,
+  notify_never = 1,
+  notify_success = 2,
+  notify_failure = 4,
+  notify_delay = 8,
 };
 
 struct MailCommand {
-  mail::Address sender;                 // null() for <>
-  std::optional<std::uint64_t> size;    // SIZE=; a 20-digit value past 2^64-1 saturates
+  mail::Address sender;               // null() for <>
+  std::optional<std::uint64_t> size;  // SIZE=; a 20-digit value past 2^64-1 saturates
   Body body = Body::unspecified;
   bool smtputf8 = false;
   Ret ret = Ret::unspecified;
-  std::string envid;                    // ENVID, xtext-decoded
+  std::string envid;  // ENVID, xtext-decoded
   // AUTH= (RFC 4954 §5), xtext-decoded: "<>" or the mailbox the client vouches for. Only
   // trustworthy when the client authenticated; the session decides.
   std::optional<std::string> auth;
@@ -40,10 +43,10 @@ struct RcptCommand {
   // "RCPT TO:<Postmaster>" with no domain is accepted (RFC 5321 §4.1.1.3): local
   // "postmaster", domain and domain_ascii empty — this host's postmaster.
   mail::Address recipient;
-  std::uint8_t notify = 0;              // Notify bits
-  std::string orcpt_type;               // "rfc822" / "utf-8" (addr-type of ORCPT)
-  std::string orcpt;                    // ORCPT address, decoded: xtext (rfc822) or
-                                        // \x{HEX} escapes to UTF-8 (utf-8, RFC 6533 §3)
+  std::uint8_t notify = 0;  // Notify bits
+  std::string orcpt_type;   // "rfc822" / "utf-8" (addr-type of ORCPT)
+  std::string orcpt;        // ORCPT address, decoded: xtext (rfc822) or
+                            // \x{HEX} escapes to UTF-8 (utf-8, RFC 6533 §3)
 };
 
 // What the session advertised; parameters of extensions not offered are refused (555).
@@ -61,8 +64,7 @@ struct Extensions {
 Result<MailCommand, Reply> parse_mail(std::string_view arg, const Extensions& ext);
 // `arg` is what follows "RCPT". `smtputf8` is whether MAIL FROM carried SMTPUTF8.
 // Errors as for parse_mail, with 553 5.1.3 for a bad address.
-Result<RcptCommand, Reply> parse_rcpt(std::string_view arg, const Extensions& ext,
-                                      bool smtputf8);
+Result<RcptCommand, Reply> parse_rcpt(std::string_view arg, const Extensions& ext, bool smtputf8);
 
 struct BdatCommand {
   std::uint64_t size = 0;

@@ -110,9 +110,7 @@ Reply too_many_errors() {
   return {421, "4.7.0", "Too many errors; closing connection. Check the client's SMTP dialogue"};
 }
 
-Reply timeout() {
-  return {421, "4.4.2", "Timeout waiting for the client; closing connection"};
-}
+Reply timeout() { return {421, "4.4.2", "Timeout waiting for the client; closing connection"}; }
 
 }  // namespace replies
 

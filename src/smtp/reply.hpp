@@ -9,9 +9,9 @@
 namespace tern::smtp {
 
 struct Reply {
-  int code = 0;            // 250, 550, ...
-  std::string enhanced;    // "2.1.0"; empty for the greeting and the EHLO reply (RFC 2034 §3)
-  std::string text;        // human text; '\n' separates lines of a multi-line reply
+  int code = 0;          // 250, 550, ...
+  std::string enhanced;  // "2.1.0"; empty for the greeting and the EHLO reply (RFC 2034 §3)
+  std::string text;      // human text; '\n' separates lines of a multi-line reply
 
   bool positive() const { return code >= 200 && code < 400; }
   bool transient() const { return code >= 400 && code < 500; }
@@ -26,14 +26,14 @@ struct Reply {
 // Replies used in several places; the text says what happened and what to do.
 namespace replies {
 Reply ok(std::string_view enhanced = "2.0.0", std::string_view text = "Ok");
-Reply syntax_error();              // 500 5.5.2 command not recognized
-Reply line_too_long();             // 500 5.5.2 line too long (X.5.6 is AUTH's, RFC 4954)
+Reply syntax_error();                       // 500 5.5.2 command not recognized
+Reply line_too_long();                      // 500 5.5.2 line too long (X.5.6 is AUTH's, RFC 4954)
 Reply bad_sequence(std::string_view what);  // 503 5.5.1
-Reply not_implemented();           // 502 5.5.1
-Reply param_not_implemented();     // 504 5.5.4
+Reply not_implemented();                    // 502 5.5.1
+Reply param_not_implemented();              // 504 5.5.4
 Reply service_closing(std::string_view host);  // 221 2.0.0
-Reply too_many_errors();           // 421 4.7.0
-Reply timeout();                   // 421 4.4.2
+Reply too_many_errors();                       // 421 4.7.0
+Reply timeout();                               // 421 4.4.2
 }  // namespace replies
 
 }  // namespace tern::smtp

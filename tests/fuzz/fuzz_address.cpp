@@ -49,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (consumed < 2 || consumed > in.size() || consumed > max_path) std::abort();
     if (in[0] != '<' || in[consumed - 1] != '>') std::abort();
     if (a->null() && !options.allow_null) std::abort();
-    if (!a->null() && a->domain.empty() && (!options.allow_bare_postmaster || a->local != "postmaster"))
+    if (!a->null() && a->domain.empty() &&
+        (!options.allow_bare_postmaster || a->local != "postmaster"))
       std::abort();
     check_address(*a, options.allow_utf8);
   }

@@ -29,11 +29,10 @@ struct PathCase {
 
 PathCase good(std::string in, std::string local, std::string domain, std::string ascii = "",
               unsigned options = none) {
-  return {std::move(in), options, Expect::ok, std::move(local), std::move(domain),
-          std::move(ascii)};
+  return {std::move(in),    options,           Expect::ok,
+          std::move(local), std::move(domain), std::move(ascii)};
 }
-PathCase good_utf8(std::string in, std::string local, std::string domain,
-                   std::string ascii = "") {
+PathCase good_utf8(std::string in, std::string local, std::string domain, std::string ascii = "") {
   return good(std::move(in), std::move(local), std::move(domain), std::move(ascii), U);
 }
 PathCase bad(std::string in, Expect e = Expect::syntax, unsigned options = none) {
@@ -42,9 +41,12 @@ PathCase bad(std::string in, Expect e = Expect::syntax, unsigned options = none)
 
 Expect expect_of(AddressError e) {
   switch (e) {
-    case AddressError::syntax: return Expect::syntax;
-    case AddressError::too_long: return Expect::too_long;
-    case AddressError::utf8_not_allowed: return Expect::utf8;
+    case AddressError::syntax:
+      return Expect::syntax;
+    case AddressError::too_long:
+      return Expect::too_long;
+    case AddressError::utf8_not_allowed:
+      return Expect::utf8;
   }
   return Expect::ok;
 }
@@ -141,16 +143,16 @@ std::vector<PathCase> path_cases() {
       bad("<user@-ü.example>", Expect::syntax, U),
       bad("<user@ü-.example>", Expect::syntax, U),
       good_utf8("<user@a．b>", "user", "a．b", "a.b"),  // UTS #46 maps U+FF0E to '.'
-      bad("<user@ü．>", Expect::syntax, U),            // ...so this ends in '.'
+      bad("<user@ü．>", Expect::syntax, U),             // ...so this ends in '.'
       // UTF-8 local parts (RFC 6531 §3.3).
       good_utf8("<üser@example.org>", "üser", "example.org"),
       bad("<üser@example.org>", Expect::utf8),
       good_utf8("<\"ü x\"@example.org>", "ü x", "example.org"),
       bad("<\"ü x\"@example.org>", Expect::utf8),
-      bad("<\xC3@example.org>", Expect::syntax, U),               // truncated sequence
-      bad("<\xC0\xAF@example.org>", Expect::syntax, U),           // overlong '/'
-      bad("<\xED\xA0\x80@example.org>", Expect::syntax, U),       // surrogate
-      bad("<\xF4\x90\x80\x80@example.org>", Expect::syntax, U),   // above U+10FFFF
+      bad("<\xC3@example.org>", Expect::syntax, U),              // truncated sequence
+      bad("<\xC0\xAF@example.org>", Expect::syntax, U),          // overlong '/'
+      bad("<\xED\xA0\x80@example.org>", Expect::syntax, U),      // surrogate
+      bad("<\xF4\x90\x80\x80@example.org>", Expect::syntax, U),  // above U+10FFFF
       bad("<\xFF@example.org>", Expect::syntax, U),
       bad("<a@exam\xC3ple.org>", Expect::syntax, U),
       bad("<\"\xC3\"@example.org>", Expect::syntax, U),

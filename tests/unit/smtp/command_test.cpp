@@ -99,12 +99,10 @@ TEST(CommandTest, EndsGroupTable) {
     bool takes_argument;
   };
   const std::vector<Case> cases = {
-      {Verb::ehlo, true, true},      {Verb::helo, true, true},
-      {Verb::mail, false, true},     {Verb::rcpt, false, true},
-      {Verb::data, true, false},     {Verb::bdat, false, true},
-      {Verb::rset, false, false},    {Verb::noop, true, true},
-      {Verb::quit, true, false},     {Verb::vrfy, true, true},
-      {Verb::expn, true, true},      {Verb::help, true, true},
+      {Verb::ehlo, true, true},      {Verb::helo, true, true},  {Verb::mail, false, true},
+      {Verb::rcpt, false, true},     {Verb::data, true, false}, {Verb::bdat, false, true},
+      {Verb::rset, false, false},    {Verb::noop, true, true},  {Verb::quit, true, false},
+      {Verb::vrfy, true, true},      {Verb::expn, true, true},  {Verb::help, true, true},
       {Verb::starttls, true, false}, {Verb::auth, true, true},
   };
   ASSERT_EQ(cases.size() + 1, verb_table().size());

@@ -27,13 +27,13 @@ struct Decoded {
 };
 
 bool operator==(const Decoded& a, const Decoded& b) {
-  return a.out == b.out && a.done == b.done && a.problem == b.problem &&
-         a.consumed == b.consumed && a.size == b.size;
+  return a.out == b.out && a.done == b.done && a.problem == b.problem && a.consumed == b.consumed &&
+         a.size == b.size;
 }
 
 // Feeds `in` in pieces cut at `cuts` (ascending offsets), as a session would.
 Decoded feed(std::string_view in, BareLineEndings policy, const std::vector<std::size_t>& cuts = {},
-         std::uint64_t max_size = big, std::size_t max_line = 1000) {
+             std::uint64_t max_size = big, std::size_t max_line = 1000) {
   DataDecoder d(max_size, policy, max_line);
   Decoded r;
   std::size_t from = 0;
@@ -58,7 +58,7 @@ Decoded feed(std::string_view in, BareLineEndings policy, const std::vector<std:
 }
 
 Decoded feed_bytewise(std::string_view in, BareLineEndings policy, std::uint64_t max_size = big,
-                  std::size_t max_line = 1000) {
+                      std::size_t max_line = 1000) {
   std::vector<std::size_t> cuts;
   for (std::size_t i = 1; i < in.size(); ++i) cuts.push_back(i);
   return feed(in, policy, cuts, max_size, max_line);
@@ -119,14 +119,11 @@ std::vector<Case> cases() {
       {"CRLF.CRCRLF", "a\r\n.\r\r\nb" + end, true, "a\r\n.\r\n\r\nb\r\n", Problem::bare_cr,
        "a\r\n."},
       {"CR then a real CRLF.CRLF", "a\r\r\n.\r\nb", true, "a\r\n\r\n", Problem::bare_cr, "a"},
-      {"LFCRLF.CRLF is a real end", "a\n\r\n.\r\nb", true, "a\r\n\r\n", Problem::bare_lf,
-       "a"},
-      {"CRLF NUL.CRLF", "a\r\n\0.\r\nb"s + end, true, "a\r\n.\r\nb\r\n", Problem::nul,
-       "a\r\n"},
-      {"CRLF.NUL CRLF", "a\r\n.\0\r\nb"s + end, true, "a\r\n\r\nb\r\n", Problem::nul,
-       "a\r\n"},
-      {"CRLF.CR NUL LF", "a\r\n.\r\0\nb"s + end, true, "a\r\n.\r\n\r\nb\r\n",
-       Problem::bare_cr, "a\r\n."},
+      {"LFCRLF.CRLF is a real end", "a\n\r\n.\r\nb", true, "a\r\n\r\n", Problem::bare_lf, "a"},
+      {"CRLF NUL.CRLF", "a\r\n\0.\r\nb"s + end, true, "a\r\n.\r\nb\r\n", Problem::nul, "a\r\n"},
+      {"CRLF.NUL CRLF", "a\r\n.\0\r\nb"s + end, true, "a\r\n\r\nb\r\n", Problem::nul, "a\r\n"},
+      {"CRLF.CR NUL LF", "a\r\n.\r\0\nb"s + end, true, "a\r\n.\r\n\r\nb\r\n", Problem::bare_cr,
+       "a\r\n."},
       {"NUL in a line", "a\0b"s + end, true, "ab\r\n", Problem::nul, "a"},
       {"LF at the start", "\n.\r\nb" + end, true, "\r\n.\r\nb\r\n", Problem::bare_lf, ""},
       {"CR at the start", "\r.\r\nb" + end, true, "\r\n.\r\nb\r\n", Problem::bare_cr, ""},
@@ -137,8 +134,7 @@ std::vector<Case> cases() {
       {"bare LF lines", "a\nb\nc" + end, true, "a\r\nb\r\nc\r\n", Problem::bare_lf, "a"},
       {"LF.LF unterminated", "a\n.\n", false, "a\r\n.\r\n", Problem::bare_lf, "a"},
       {"CR.CR unterminated", "a\r.\r", false, "a\r\n.", Problem::bare_cr, "a"},
-      {"first problem wins", "a\nb\rc\0d"s + end, true, "a\r\nb\r\ncd\r\n", Problem::bare_lf,
-       "a"},
+      {"first problem wins", "a\nb\rc\0d"s + end, true, "a\r\nb\r\ncd\r\n", Problem::bare_lf, "a"},
   };
 }
 
@@ -244,8 +240,7 @@ TEST(DataDecoderTest, SizeLimit) {
       {"a\nb" + end, 1, Problem::too_big, 6},  // normalize: "a\r\nb\r\n"
   };
   for (const SizeCase& c : size_cases) {
-    SCOPED_TRACE(testing::PrintToString(c.in.substr(0, 40)) + " max " +
-                 std::to_string(c.max_size));
+    SCOPED_TRACE(testing::PrintToString(c.in.substr(0, 40)) + " max " + std::to_string(c.max_size));
     Decoded r = feed(c.in, BareLineEndings::normalize, {}, c.max_size);
     EXPECT_TRUE(r.done);
     EXPECT_EQ(r.problem, c.problem);

@@ -97,7 +97,7 @@ TEST(ParamsTest, MailTable) {
       {"FROM:<a@b.example> ENVID=a+ZZ", e501_4},
       {"FROM:<a@b.example> ENVID=a+0D+0Ab", e501_4},  // decodes to CR LF: header injection
       {"FROM:<a@b.example> ENVID=a+00", e501_4},
-      {"FROM:<a@b.example> ENVID=é", e501_4},          // xtext is ASCII
+      {"FROM:<a@b.example> ENVID=é", e501_4},  // xtext is ASCII
       {"FROM:<a@b.example> AUTH=<>", ok},
       {"FROM:<a@b.example> AUTH=a+40b.example", ok},
       {"FROM:<a@b.example> AUTH=a+0Ab", e501_4},
@@ -126,9 +126,10 @@ TEST(ParamsTest, MailTable) {
 }
 
 TEST(ParamsTest, MailValues) {
-  auto r = parse_mail("FROM:<Joe@Example.ORG> SIZE=123 BODY=8BITMIME SMTPUTF8 RET=HDRS "
-                      "ENVID=x+2By AUTH=joe+40example.org",
-                      all_offered());
+  auto r = parse_mail(
+      "FROM:<Joe@Example.ORG> SIZE=123 BODY=8BITMIME SMTPUTF8 RET=HDRS "
+      "ENVID=x+2By AUTH=joe+40example.org",
+      all_offered());
   ASSERT_TRUE(r.ok()) << r.error().log_text();
   EXPECT_EQ(r->sender.local, "Joe");
   EXPECT_EQ(r->sender.domain, "example.org");
