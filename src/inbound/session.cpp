@@ -86,6 +86,7 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   asio::awaitable<bool> flush();
   void send(const Reply& r, std::string_view command);
   void reset_transaction();
+  Reply size_exceeded() const;
   void log_reject(const Reply& r, std::string_view command, std::string_view to);
   std::string protocol() const;
   bool is_http(std::string_view line) const;
@@ -159,6 +160,12 @@ bool Session::is_http(std::string_view line) const {
   return false;
 }
 
+// RFC 1870 §6: 552 when the message is, or is declared, larger than we take.
+Reply Session::size_exceeded() const {
+  return reply(552, "5.3.4", "Message size exceeds fixed limit of " +
+                                 std::to_string(config_->limits.message_size) + " octets");
+}
+
 void Session::reset_transaction() {
   in_transaction_ = false;
   mail_ = {};
@@ -218,8 +225,7 @@ Reply Session::on_mail(std::string_view arg) {
   auto parsed = smtp::parse_mail(arg, ext);
   if (!parsed) return parsed.error();
   if (parsed->size && *parsed->size > config_->limits.message_size)
-    return reply(552, "5.3.4", "Message size exceeds fixed limit of " +
-                                   std::to_string(config_->limits.message_size) + " octets");
+    return size_exceeded();
   if (!ingress_.has_room())
     return reply(452, "4.3.1", "Insufficient system storage; try again later");
   mail_ = std::move(*parsed);
@@ -297,9 +303,7 @@ Reply Session::on_bdat(std::string_view arg) {
   if (recipients_.empty()) return reply(554, "5.5.1", "Error: no valid recipients");
   if (bdat_error_) return *bdat_error_;
   if (content_.size() + bdat_size_ > config_->limits.message_size) {
-    bdat_error_ = reply(552, "5.3.4", "Message size exceeds fixed limit of " +
-                                          std::to_string(config_->limits.message_size) +
-                                          " octets");
+    bdat_error_ = size_exceeded();
     return *bdat_error_;
   }
   bdat_started_ = true;
@@ -397,25 +401,12 @@ asio::awaitable<void> Session::receive_data() {
   }
   mode_ = Mode::command;
   Reply r;
-  switch (decoder.problem()) {
-    case smtp::DataDecoder::Problem::none:
-      r = co_await commit();
-      break;
-    case smtp::DataDecoder::Problem::too_big:
-      r = reply(552, "5.3.4", "Message size exceeds fixed limit of " +
-                                  std::to_string(config_->limits.message_size) + " octets");
-      break;
-    case smtp::DataDecoder::Problem::line_too_long:
-      r = reply(550, "5.5.6", "Message refused: a line is longer than 1000 octets "
-                              "(RFC 5321 section 4.5.3.1.6)");
-      break;
-    default:
-      // RFC 5321 §2.3.8: CR and LF only as CRLF. Refused to close the smuggling hole.
-      r = reply(550, "5.5.2", std::string("Message refused: ") + smtp::to_string(decoder.problem()) +
-                                  " in message text; lines must end with CRLF "
-                                  "(RFC 5321 section 2.3.8)");
-      break;
-  }
+  if (decoder.problem() == smtp::DataDecoder::Problem::none)
+    r = co_await commit();
+  else if (decoder.problem() == smtp::DataDecoder::Problem::too_big)
+    r = size_exceeded();
+  else
+    r = smtp::problem_reply(decoder.problem());  // RFC 5321 §2.3.8: smuggling closed
   if (!r.positive()) log_reject(r, "DATA", recipients_.empty() ? "" : recipients_[0].address);
   send(r, "DATA");
   reset_transaction();
