@@ -4,7 +4,9 @@ temporary configuration, spool and mail root, and helpers to talk to it.
 Every test is bounded in time (pytest's own --timeout is not in Debian's pytest, so each
 helper has its own deadline) and every process started here is stopped at teardown."""
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -43,16 +45,19 @@ def wait_port(host, port, timeout=10.0):
 class Tern:
     """A ternd process with its own directory."""
 
-    def __init__(self, root: Path, extra: str = "", listeners=None, relay=None, user="root"):
+    def __init__(self, root: Path, extra: str = "", listeners=None, relay=None, user="root",
+                 host="127.0.0.1"):
         self.root = root
-        self.host = "127.0.0.1"
-        self.port = free_port()
+        self.host = host
+        self.port = free_port(host)
         self.spool = root / "spool"
         self.mail = root / "mail"
         self.config = root / "tern.toml"
         self.log_path = root / "ternd.log"
         self.proc = None
-        listeners = listeners or [f"{self.host}:{self.port}"]
+        self.clients = []
+        listen = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        listeners = listeners or [listen]
         relay = relay if relay is not None else ["127.0.0.0/8", "::1/128"]
         text = f"""
 [server]
@@ -80,6 +85,9 @@ networks = {relay!r}
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
+        for c in self.clients:
+            c.close()
+        self.clients = []
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -120,6 +128,20 @@ networks = {relay!r}
         if check and r.returncode != 0:
             raise AssertionError(f"ternctl {args} failed ({r.returncode}): {r.stderr}")
         return r
+
+    def queue(self):
+        """The queue as `ternctl queue list --json` shows it: a list of dicts."""
+        out = self.ctl("queue", "list", "--json").stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def client(self, ehlo="client.example"):
+        """A RawClient past the 220 greeting (and EHLO unless ehlo is None); closed at stop."""
+        c = RawClient(self.host, self.port)
+        self.clients.append(c)
+        assert c.code() == 220
+        if ehlo:
+            c.ehlo(ehlo)
+        return c
 
 
 @pytest.fixture
@@ -173,6 +195,34 @@ class RawClient:
     def code(self):
         return self.reply()[0]
 
+    def replies(self, n):
+        """The next n replies, as (code, [lines])."""
+        return [self.reply() for _ in range(n)]
+
+    def command(self, line: str):
+        """Sends one command line and returns its reply."""
+        self.send(line.encode() + b"\r\n")
+        return self.reply()
+
+    def ehlo(self, name="client.example"):
+        code, lines = self.command(f"EHLO {name}")
+        assert code == 250, lines
+        return lines
+
+    def silent(self, wait=0.3):
+        """True when nothing more arrives within `wait` seconds (no stray replies)."""
+        if self.buf:
+            return False
+        self.sock.settimeout(wait)
+        try:
+            data = self.sock.recv(65536)
+        except (TimeoutError, socket.timeout):
+            return True
+        finally:
+            self.sock.settimeout(self.timeout)
+        self.buf += data
+        return False
+
     def closed(self, timeout=5.0):
         """True when the server has closed the connection (after any pending replies)."""
         self.sock.settimeout(timeout)
@@ -184,6 +234,28 @@ class RawClient:
 
     def close(self):
         self.sock.close()
+
+
+def queue_id(lines):
+    """The queue ID from a "250 2.0.0 Ok: queued as ID" reply."""
+    m = re.search(r"queued as ([0-9A-Z]{16})", lines[-1])
+    assert m, lines
+    return m.group(1)
+
+
+def envelope(rcpts, sender="sender@example.org") -> bytes:
+    """One pipelined MAIL, RCPT..., DATA group; the message follows the 354."""
+    lines = [f"MAIL FROM:<{sender}>"] + [f"RCPT TO:<{r}>" for r in rcpts] + ["DATA"]
+    return "".join(l + "\r\n" for l in lines).encode()
+
+
+def send_message(c, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="sender@example.org"):
+    """A whole transaction on RawClient c; returns the final reply after the message."""
+    c.send(envelope(rcpts, sender))
+    got = c.replies(len(rcpts) + 2)
+    assert [code for code, _ in got] == [250] * (len(rcpts) + 1) + [354], got
+    c.send(body + b".\r\n")
+    return c.reply()
 
 
 @pytest.fixture
