@@ -1,0 +1,120 @@
+"""CHUNKING (RFC 3030): BDAT chunks of exact octet counts, pipelined or not, land in the
+Maildir byte for byte (a chunk boundary may split a CRLF); BDAT 0 LAST ends a message; a
+BDAT that fails still has its chunk read, so the session stays in step; DATA after BDAT is
+refused; chunks over the size limit are refused with 552 5.3.4."""
+
+from conftest import queue_id
+
+
+def bdat(n, last=False):
+    return f"BDAT {n}{' LAST' if last else ''}\r\n".encode()
+
+
+def start(c, rcpt):
+    c.send(f"MAIL FROM:<s@example.org>\r\nRCPT TO:<{rcpt}>\r\n".encode())
+    assert [code for code, _ in c.replies(2)] == [250, 250]
+
+
+def test_several_chunks_then_last(tern):
+    c = tern.client()
+    start(c, "alice@example.test")
+    chunks = [b"Subject: chunked\r\n\r\n", b"first part, ", b"second part\r\nthird line\r\n"]
+    for chunk in chunks[:-1]:
+        c.send(bdat(len(chunk)) + chunk)
+        assert c.reply() == (250, [f"250 2.0.0 {len(chunk)} octets received"])
+    c.send(bdat(len(chunks[-1]), last=True) + chunks[-1])
+    code, lines = c.reply()
+    assert code == 250, lines
+    qid = queue_id(lines)
+    (msg,) = tern.wait_messages("alice")
+    assert f"id {qid}".encode() in msg
+    assert msg.endswith(b"Subject: chunked\n\nfirst part, second part\nthird line\n")
+
+
+def test_pipelined_chunks_and_bdat_0_last(tern):
+    c = tern.client()
+    start(c, "bob@example.test")
+    c.send(bdat(5) + b"Subj:" + bdat(11) + b" pipelined\n" + bdat(0, last=True))
+    got = c.replies(3)
+    assert [code for code, _ in got] == [250, 250, 250], got
+    queue_id(got[2][1])
+    (msg,) = tern.wait_messages("bob")
+    assert msg.endswith(b"Subj: pipelined\n")
+
+
+def test_binary_content_and_crlf_split_across_chunks(tern):
+    """BDAT content is not SMTP text: dots at line starts, bare CR, NUL and 8-bit octets
+    arrive as sent (only CRLF becomes LF in the Maildir); a CRLF split by a chunk
+    boundary is still one line ending."""
+    c = tern.client()
+    start(c, "carol@example.test")
+    body = (b"Subject: binary\r\n\r\n.leading dot\r\n.\r\n"
+            b"nul\x00byte, high \xff\xfe, bare cr\rhere\r\n"
+            b"split here\r")
+    tail = b"\nend\r\n"
+    c.send(bdat(len(body)) + body)
+    assert c.code() == 250
+    c.send(bdat(len(tail), last=True) + tail)
+    assert c.code() == 250
+    (msg,) = tern.wait_messages("carol")
+    expected = (body + tail).replace(b"\r\n", b"\n")
+    assert msg.endswith(b"\n" + expected)
+    assert b".leading dot\n.\nnul\x00byte, high \xff\xfe, bare cr\rhere\nsplit here\nend\n" in msg
+
+
+def test_bdat_without_mail_is_refused_and_its_chunk_skipped(tern):
+    c = tern.client()
+    chunk = b"NOOP\r\nQUIT\r\n"  # would be commands if the server did not skip the chunk
+    c.send(bdat(len(chunk)) + chunk + b"NOOP\r\n")
+    assert c.reply() == (503, ["503 5.5.1 Error: need MAIL command"])
+    assert c.reply() == (250, ["250 2.0.0 Ok"])
+    assert c.silent()
+    start(c, "dave@example.test")
+    c.send(bdat(3, last=True) + b"ok\n")
+    assert c.code() == 250
+    (msg,) = tern.wait_messages("dave")
+    assert msg.endswith(b"ok\n")
+
+
+def test_bdat_without_recipients_is_refused_in_sync(tern):
+    c = tern.client()
+    c.send(b"MAIL FROM:<s@example.org>\r\n" + bdat(6, last=True) + b"RSET\r\n" + b"NOOP\r\n")
+    got = c.replies(3)
+    assert [code for code, _ in got] == [250, 554, 250], got
+    assert c.silent()
+
+
+def test_data_after_bdat_is_refused(tern):
+    c = tern.client()
+    start(c, "erin@example.test")
+    c.send(bdat(4) + b"abc\n" + b"DATA\r\n")
+    assert c.code() == 250
+    assert c.reply() == (503, ["503 5.5.1 Error: DATA not allowed after BDAT"])
+    c.send(bdat(4, last=True) + b"def\n")  # the BDAT transaction goes on
+    assert c.code() == 250
+    (msg,) = tern.wait_messages("erin")
+    assert msg.endswith(b"abc\ndef\n")
+
+
+def test_chunks_over_the_size_limit(tern_factory):
+    t = tern_factory(extra='[limits]\nmessage_size = "1k"\n').start()
+    c = t.client()
+    start(c, "frank@example.test")
+    c.send(bdat(600) + b"a" * 600)
+    assert c.code() == 250
+    c.send(bdat(600) + b"b" * 600)
+    assert c.reply()[1] == ["552 5.3.4 Message size exceeds fixed limit of 1024 octets"]
+    c.send(bdat(10, last=True) + b"c" * 10)
+    assert c.reply()[1][0].startswith("552 5.3.4")
+    c.send(b"NOOP\r\n")
+    assert c.reply() == (250, ["250 2.0.0 Ok"])
+    # one chunk over the limit from the start; then a message that fits
+    start(c, "frank@example.test")
+    c.send(bdat(2000, last=True) + b"x" * 2000 + b"NOOP\r\n")
+    assert c.code() == 552
+    assert c.code() == 250
+    start(c, "frank@example.test")
+    c.send(bdat(5, last=True) + b"fits\n")
+    assert c.code() == 250
+    msgs = t.wait_messages("frank")
+    assert len(msgs) == 1 and msgs[0].endswith(b"\nfits\n")
