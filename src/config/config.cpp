@@ -149,11 +149,14 @@ std::string normalize_domain(std::string_view d) { return mail::domain_to_ascii(
 void load_limits(const toml::table& t, Limits& limits, Problems& problems) {
   check_keys(t, "limits",
              {"message_size", "recipients", "errors", "connections", "connections_per_client",
-              "command_timeout", "data_timeout"},
+              "command_timeout", "data_timeout", "receive_memory"},
              problems);
   if (auto v = get_number(t, "message_size", "limits", problems, parse_size,
                           "a size such as 52428800 or \"50M\""))
     limits.message_size = *v;
+  if (auto v = get_number(t, "receive_memory", "limits", problems, parse_size,
+                          "a size such as \"1G\""))
+    limits.receive_memory = *v;
   if (auto v = get_number(t, "recipients", "limits", problems, plain_number, "a number")) {
     if (*v < min_recipients)
       problems.add(*t.get("recipients"),

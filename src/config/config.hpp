@@ -36,6 +36,10 @@ struct Limits {
   // smtpd_client_connection_count_limit 50). An event loop affords more.
   std::uint32_t connections = 1000;
   std::uint32_t connections_per_client = 50;
+  // Message text held in memory by sessions receiving mail (a message is kept whole until
+  // its group commit). Past it, MAIL gets 452 4.3.1 until it drains: 1000 clients sending
+  // 50 MiB each must not exhaust memory.
+  std::uint64_t receive_memory = 1024ull * 1024 * 1024;
   // RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for the next command.
   std::chrono::seconds command_timeout{300};
   // RFC 5321 §4.5.3.2.5-6: 3 minutes per data block (the client's side of DATA).

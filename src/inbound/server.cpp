@@ -32,6 +32,7 @@ struct Server::Impl {
   std::mutex per_client_mutex;
   std::unordered_map<std::string, std::uint32_t> per_client;
   SessionRegistry registry;
+  BufferGauge gauge;
 
   Impl(const config::Current& c, std::vector<asio::io_context*> w)
       : current(c), config(c.get()), workers(std::move(w)) {}
@@ -102,7 +103,7 @@ struct Server::Impl {
     asio::co_spawn(
         ex,
         [this, socket = std::move(socket), ip, slot, config]() mutable -> asio::awaitable<void> {
-          co_await run_session(std::move(socket), config, *ingress, ip, registry);
+          co_await run_session(std::move(socket), config, *ingress, ip, registry, gauge);
         },
         asio::detached);
   }

@@ -47,14 +47,16 @@ Reply reply(int code, std::string enhanced, std::string text) {
 class Session : public SessionRegistry::Member, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<const config::Config> config, Ingress& ingress,
-          std::string client_ip)
-      : socket_(std::move(socket)),
+          std::string client_ip, BufferGauge& gauge)
+      : gauge_(gauge),
+        socket_(std::move(socket)),
         deadline_(socket_.get_executor()),
         config_(std::move(config)),
         ingress_(ingress),
         client_ip_(std::move(client_ip)),
         client_name_("unknown[" + client_ip_ + "]") {}
 
+  ~Session() override { gauge_.sub(counted_); }
   asio::awaitable<void> run();
   asio::awaitable<void> watchdog();
   void request_stop() override;
@@ -86,11 +88,14 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   asio::awaitable<bool> flush();
   void send(const Reply& r, std::string_view command);
   void reset_transaction();
+  void count_content();
   Reply size_exceeded() const;
   void log_reject(const Reply& r, std::string_view command, std::string_view to);
   std::string protocol() const;
   bool is_http(std::string_view line) const;
 
+  BufferGauge& gauge_;
+  std::uint64_t counted_ = 0;  // octets of content_ added to gauge_
   tcp::socket socket_;
   asio::steady_timer deadline_;
   std::shared_ptr<const config::Config> config_;
@@ -166,11 +171,19 @@ Reply Session::size_exceeded() const {
                                  std::to_string(config_->limits.message_size) + " octets");
 }
 
+// Brings gauge_ in line with what content_ holds now.
+void Session::count_content() {
+  if (content_.size() > counted_) gauge_.add(content_.size() - counted_);
+  else gauge_.sub(counted_ - content_.size());
+  counted_ = content_.size();
+}
+
 void Session::reset_transaction() {
   in_transaction_ = false;
   mail_ = {};
   recipients_.clear();
   content_.clear();
+  count_content();
   bdat_started_ = false;
   bdat_error_.reset();
 }
@@ -226,7 +239,7 @@ Reply Session::on_mail(std::string_view arg) {
   if (!parsed) return parsed.error();
   if (parsed->size && *parsed->size > config_->limits.message_size)
     return size_exceeded();
-  if (!ingress_.has_room())
+  if (!ingress_.has_room() || gauge_.used() > config_->limits.receive_memory)
     return reply(452, "4.3.1", "Insufficient system storage; try again later");
   mail_ = std::move(*parsed);
   in_transaction_ = true;
@@ -393,6 +406,7 @@ asio::awaitable<void> Session::receive_data() {
   for (;;) {
     std::size_t used = decoder.feed(in_, content_);
     in_.erase(0, used);
+    count_content();
     if (decoder.done()) break;
     if (!co_await fill(config_->limits.data_timeout)) {
       mode_ = Mode::quit;
@@ -420,7 +434,10 @@ asio::awaitable<void> Session::receive_chunk() {
       co_return;
     }
     std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, in_.size()));
-    if (!bdat_discard_) content_.append(in_, 0, take);
+    if (!bdat_discard_) {
+      content_.append(in_, 0, take);
+      count_content();
+    }
     in_.erase(0, take);
     left -= take;
   }
@@ -468,6 +485,7 @@ asio::awaitable<Reply> Session::commit() {
   message.reserve(message.size() + content_.size());
   message += content_;
   content_.clear();
+  count_content();
   env.size = message.size();
   std::string id = env.id;
 
@@ -603,9 +621,9 @@ void SessionRegistry::stop_all() {
 
 asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<const config::Config> config,
                                   Ingress& ingress, std::string client_ip,
-                                  SessionRegistry& registry) {
+                                  SessionRegistry& registry, BufferGauge& gauge) {
   auto s = std::make_shared<Session>(std::move(socket), std::move(config), ingress,
-                                     std::move(client_ip));
+                                     std::move(client_ip), gauge);
   // The watchdog holds the session alive until it has seen the socket close.
   asio::co_spawn(s->socket_executor(), [s]() { return s->watchdog(); }, asio::detached);
   registry.add(s);

@@ -6,6 +6,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -37,10 +39,22 @@ class SessionRegistry {
   bool stopping_ = false;
 };
 
+// Octets of message text that sessions hold in memory while receiving (DESIGN.md
+// "Runtime model": past the budget, new transactions get 452 4.3.1). Thread-safe.
+class BufferGauge {
+ public:
+  void add(std::uint64_t n) { used_.fetch_add(n, std::memory_order_relaxed); }
+  void sub(std::uint64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
+  std::uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> used_{0};
+};
+
 // Runs a session on `socket` until the client quits, times out or is dropped.
 boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket,
                                          std::shared_ptr<const config::Config> config,
                                          Ingress& ingress, std::string client_ip,
-                                         SessionRegistry& registry);
+                                         SessionRegistry& registry, BufferGauge& gauge);
 
 }  // namespace tern::inbound
