@@ -12,6 +12,7 @@
 #include "app/control.hpp"
 #include "config/config.hpp"
 #include "core/queue_id.hpp"
+#include "smtp/params.hpp"
 #include "spool/spool.hpp"
 
 using namespace tern;
@@ -28,6 +29,17 @@ const char* state_name(spool::RecipientState s) {
     case spool::RecipientState::failed: return "failed";
   }
   return "pending";
+}
+
+// RFC 3461 §4.1 keywords of the NOTIFY bits, as the client sent them: "SUCCESS,FAILURE".
+std::string notify_text(std::uint8_t bits) {
+  std::string out;
+  for (auto [bit, name] : {std::pair{smtp::notify_never, "NEVER"},
+                           {smtp::notify_success, "SUCCESS"},
+                           {smtp::notify_failure, "FAILURE"},
+                           {smtp::notify_delay, "DELAY"}})
+    if (bits & bit) out += (out.empty() ? "" : ",") + std::string(name);
+  return out;
 }
 
 std::string time_text(std::int64_t t, const char* fmt) {
@@ -136,6 +148,12 @@ int queue_show(const config::Config& c, const std::string& id) {
     if (r.status.next_attempt)
       std::cout << ", next " << time_text(r.status.next_attempt, "%Y-%m-%d %H:%M:%S");
     std::cout << "\n";
+    if (r.notify || !r.orcpt.empty()) {
+      std::cout << "      DSN:";
+      if (r.notify) std::cout << " NOTIFY=" << notify_text(r.notify);
+      if (!r.orcpt.empty()) std::cout << " ORCPT=" << r.orcpt;
+      std::cout << "\n";
+    }
     if (!r.status.last_error.empty()) std::cout << "      last error: " << r.status.last_error << "\n";
   }
   auto body = spool->body(id);
