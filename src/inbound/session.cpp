@@ -36,6 +36,11 @@ namespace {
 
 // RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
 constexpr std::size_t max_command_line = 512;
+// RCPTs past limits.recipients answered 452 before each counts toward limits.errors
+// (Postfix smtpd_recipient_overshoot_limit, 1000). A pipelining client sends its whole list
+// before it reads a reply; counted at once, the 452s would end the session before DATA and
+// the retried message would never reach even the recipients that were accepted.
+constexpr std::uint32_t recipient_overshoot = 1000;
 // Octets read from the socket at a time: a 1 KiB message with its commands fits many times.
 constexpr std::size_t read_chunk = 16 * 1024;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
@@ -109,6 +114,7 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   Mode mode_ = Mode::command;
   bool timed_out_ = false;
   bool reject_logged_ = false;   // the next error reply was logged by log_reject
+  bool not_an_error_ = false;    // the next error reply does not count toward limits.errors
   bool idle_ = false;            // waiting for a command: may be ended at once
   bool stop_requested_ = false;  // the server is shutting down
   std::uint32_t errors_ = 0;
@@ -123,6 +129,7 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   bool in_transaction_ = false;
   smtp::MailCommand mail_;
   std::vector<spool::Recipient> recipients_;
+  std::uint32_t overshoot_ = 0;  // RCPTs refused as too many in this transaction
   std::string content_;      // message text received so far (DATA or BDAT chunks)
   std::uint64_t bdat_size_ = 0;    // octets of the chunk being read
   bool bdat_last_ = false;
@@ -182,6 +189,7 @@ void Session::reset_transaction() {
   in_transaction_ = false;
   mail_ = {};
   recipients_.clear();
+  overshoot_ = 0;
   content_.clear();
   count_content();
   bdat_started_ = false;
@@ -200,7 +208,8 @@ void Session::log_reject(const Reply& r, std::string_view command, std::string_v
 void Session::send(const Reply& r, std::string_view command) {
   out_ += r.wire();
   if (r.code < 400) return;
-  ++errors_;
+  if (!not_an_error_) ++errors_;
+  not_an_error_ = false;
   // Every refusal is logged with the client address; RCPT and DATA say more (log_reject).
   if (!reject_logged_)
     log::get("smtpd").info("reject: {} from {}: {}", command.empty() ? "line" : command,
@@ -257,8 +266,10 @@ Reply Session::on_rcpt(std::string_view arg) {
   }
   auto& rcpt = parsed->recipient;
   // RFC 5321 §4.5.3.1.10: "452 too many recipients" makes the client send the rest later.
-  if (recipients_.size() >= config_->limits.recipients)
+  if (recipients_.size() >= config_->limits.recipients) {
+    not_an_error_ = ++overshoot_ <= recipient_overshoot;
     return reply(452, "4.5.3", "Error: too many recipients");
+  }
 
   std::string address = rcpt.text();
   std::string domain = rcpt.domain_ascii;
