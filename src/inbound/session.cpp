@@ -324,13 +324,14 @@ Reply Session::on_bdat(std::string_view arg) {
   mode_ = Mode::bdat;
   // RFC 3030 §2: the chunk is read even when the command fails, to stay in sync.
   if (!in_transaction_) return reply(503, "5.5.1", "Error: need MAIL command");
+  // RFC 3030 §3: DATA and BDAT do not mix in one transaction, even after a refused chunk.
+  bdat_started_ = true;
   if (recipients_.empty()) return reply(554, "5.5.1", "Error: no valid recipients");
   if (bdat_error_) return *bdat_error_;
   if (content_.size() + bdat_size_ > config_->limits.message_size) {
     bdat_error_ = size_exceeded();
     return *bdat_error_;
   }
-  bdat_started_ = true;
   bdat_discard_ = false;
   return {};  // the reply comes after the chunk
 }

@@ -104,6 +104,7 @@ def test_chunks_over_the_size_limit(tern_factory):
     assert c.code() == 250
     c.send(bdat(600) + b"b" * 600)
     assert c.reply()[1] == ["552 5.3.4 Message size exceeds fixed limit of 1024 octets"]
+    assert c.command("DATA")[0] == 503  # no way around the refusal with DATA
     c.send(bdat(10, last=True) + b"c" * 10)
     assert c.reply()[1][0].startswith("552 5.3.4")
     c.send(b"NOOP\r\n")
@@ -113,6 +114,10 @@ def test_chunks_over_the_size_limit(tern_factory):
     c.send(bdat(2000, last=True) + b"x" * 2000 + b"NOOP\r\n")
     assert c.code() == 552
     assert c.code() == 250
+    start(c, "frank@example.test")
+    c.send(bdat(2000) + b"x" * 2000 + b"DATA\r\n")
+    assert [code for code, _ in c.replies(2)] == [552, 503]
+    c.command("RSET")
     start(c, "frank@example.test")
     c.send(bdat(5, last=True) + b"fits\n")
     assert c.code() == 250
