@@ -1,7 +1,8 @@
 """CHUNKING (RFC 3030): BDAT chunks of exact octet counts, pipelined or not, land in the
 Maildir byte for byte (a chunk boundary may split a CRLF); BDAT 0 LAST ends a message; a
-BDAT that fails still has its chunk read, so the session stays in step; DATA after BDAT is
-refused; chunks over the size limit are refused with 552 5.3.4."""
+BDAT that fails still has its chunk read, so the session stays in step, and one without a
+valid size ends the session; DATA after BDAT is refused; chunks over the size limit are
+refused with 552 5.3.4."""
 
 from conftest import queue_id
 
@@ -82,6 +83,16 @@ def test_bdat_without_recipients_is_refused_in_sync(tern):
     got = c.replies(3)
     assert [code for code, _ in got] == [250, 554, 250], got
     assert c.silent()
+
+
+def test_bdat_without_a_valid_size_ends_the_session(tern):
+    """Without a chunk size the server cannot skip the chunk, so it cannot stay in step."""
+    c = tern.client()
+    start(c, "grace@example.test")
+    c.send(bdat("x") + b"NOOP\r\n")
+    code, lines = c.reply()
+    assert code == 501 and lines[0].startswith("501 5.5.4 Syntax: BDAT"), lines
+    assert c.closed()
 
 
 def test_data_after_bdat_is_refused(tern):

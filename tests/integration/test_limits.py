@@ -2,7 +2,8 @@
 RFC lets it go on: SIZE= over the limit (552 at MAIL), a message over the limit (552
 5.3.4, nothing delivered), the recipient limit (452 4.5.3 for the extra ones), command
 lines over 512 octets, text lines over 1000 octets, too many errors (421 and close),
-too many connections from one address (421 4.7.0) and the idle timeout (421 4.4.2)."""
+too many connections from one address (421 4.7.0) and the command and data timeouts (421
+4.4.2)."""
 
 import time
 
@@ -123,12 +124,19 @@ def test_connections_per_client(tern_factory):
 
 
 def test_idle_client_times_out(tern_factory):
-    t = tern_factory(extra="[limits]\ncommand_timeout = 2\n").start()
-    c = t.client()
+    """command_timeout between commands, data_timeout inside a message: 421 4.4.2, close."""
+    t = tern_factory(extra="[limits]\ncommand_timeout = 2\ndata_timeout = 2\n").start()
+    idle = t.client()
+    in_data = t.client()
+    in_data.send(envelope(["erin@example.test"]) + b"Subject: cut\r\n\r\npartial")
+    assert [code for code, _ in in_data.replies(3)] == [250, 250, 354]
     started = time.monotonic()
-    code, lines = c.reply()
-    waited = time.monotonic() - started
-    assert code == 421 and lines[0].startswith("421 4.4.2 "), lines
-    assert 1.5 < waited < 5
-    assert c.closed()
-    assert "timeout after EHLO from unknown[127.0.0.1]" in t.log()
+    for c in (idle, in_data):
+        code, lines = c.reply()
+        assert code == 421 and lines[0].startswith("421 4.4.2 "), lines
+        assert c.closed()
+    assert 1.5 < time.monotonic() - started < 5
+    log = t.log()
+    assert "timeout after EHLO from unknown[127.0.0.1]" in log
+    assert "timeout after DATA from unknown[127.0.0.1]" in log
+    assert t.messages("erin") == [] and t.queue() == []
