@@ -34,6 +34,20 @@ def test_message_over_the_limit_is_refused_and_nothing_delivered(tern_factory):
     assert t.queue() == []
 
 
+def test_message_size_limit_is_exact(tern_factory):
+    """message_size octets of text (as sent, before dot-unstuffing) pass; one more does not."""
+    t = tern_factory(extra='[limits]\nmessage_size = "1k"\n').start()
+    c = t.client()
+    for size, expected in ((1024, 250), (1025, 552)):
+        body = b"Subject: x\r\n\r\n" + (b"y" * 98 + b"\r\n") * 10
+        body += b"z" * (size - len(body) - 2) + b"\r\n"
+        assert send_message(c, ["grace@example.test"], body)[0] == expected, size
+        c.send(f"MAIL FROM:<s@example.org>\r\nRCPT TO:<grace@example.test>\r\n"
+               f"BDAT {size} LAST\r\n".encode() + b"b" * size)
+        assert [code for code, _ in c.replies(3)] == [250, 250, expected], size
+    assert len(t.wait_messages("grace", 2)) == 2
+
+
 def test_recipient_limit(tern_factory):
     """The 101st RCPT gets 452; a pipelining client sends the whole list before it reads a
     reply, so the 452s past the limit do not count as errors that end the session."""

@@ -2,15 +2,17 @@
 (500 5.5.2), bad syntax (501), unknown parameters (555), the small commands (VRFY 252, HELP
 214, NOOP/RSET 250, EXPN/STARTTLS/AUTH 502), and after every refusal the session still
 delivers. Every reply carries an enhanced status code (RFC 2034) except the greeting, the
-HELO/EHLO replies and 354. An HTTP request is answered 421 and closed. HELO offers no
+HELO/EHLO replies and 354. A connection lost inside DATA delivers nothing. An HTTP request
+is answered 421 and closed. HELO offers no
 extensions (555) and is traced "with SMTP"; SMTPUTF8 (RFC 6531) and DSN (RFC 3461)
 parameters are accepted, stored and shown by ternctl."""
 
 import re
+import time
 
 import pytest
 
-from conftest import queue_id, send_message
+from conftest import envelope, queue_id, send_message
 
 ENHANCED = re.compile(r"^[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}( |$)")
 
@@ -118,6 +120,19 @@ def test_every_reply_of_a_dialogue_has_an_enhanced_code(tern):
     assert c.command("DATA")[0] == 354
     c.send(b"Subject: x\r\n\r\nx\r\n.\r\nQUIT\r\n")
     check_enhanced(c.replies(2))
+
+
+def test_connection_lost_in_data_delivers_nothing(tern):
+    """RFC 5321 §4.1.1.4: a message is only complete with its end marker."""
+    c = tern.client()
+    c.send(envelope(["heidi@example.test"]) + b"Subject: cut\r\n\r\nhalf a message\r\n")
+    assert [code for code, _ in c.replies(3)] == [250, 250, 354]
+    c.close()
+    deadline = time.monotonic() + 5
+    while "disconnect from unknown[127.0.0.1] ehlo=1 mail=1 rcpt=1 data=1" not in tern.log():
+        assert time.monotonic() < deadline, tern.log()
+        time.sleep(0.05)
+    assert tern.messages("heidi") == [] and tern.queue() == []
 
 
 def test_http_request_is_refused_and_closed(tern):
