@@ -3,9 +3,9 @@
 214, NOOP/RSET 250, EXPN/STARTTLS/AUTH 502), and after every refusal the session still
 delivers. Every reply carries an enhanced status code (RFC 2034) except the greeting, the
 HELO/EHLO replies and 354. A connection lost inside DATA delivers nothing. An HTTP request
-is answered 421 and closed. HELO offers no
-extensions (555) and is traced "with SMTP"; SMTPUTF8 (RFC 6531) and DSN (RFC 3461)
-parameters are accepted, stored and shown by ternctl."""
+is answered 421 and closed. HELO offers no extensions (555) and is traced "with SMTP";
+SMTPUTF8 (RFC 6531) and DSN (RFC 3461) parameters are accepted, stored and shown by
+ternctl."""
 
 import re
 import time
