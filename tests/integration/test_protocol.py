@@ -32,7 +32,7 @@ def delivers(t, c, user):
     assert msg.endswith(b"in sync\n")
 
 
-# (commands, expected code and enhanced code of the last reply)
+# (commands, "code enhanced-code" of the last reply, whether EHLO comes first)
 OUT_OF_ORDER = [
     (["MAIL FROM:<a@example.org>"], "503 5.5.1", False),
     (["RCPT TO:<alice@example.test>"], "503 5.5.1", True),
