@@ -40,7 +40,6 @@ Status Scheduler::recover() {
   if (!list) return fail(list.error().message);
   std::promise<void> loaded;
   asio::post(ioc_, [this, envelopes = std::move(*list), &loaded]() mutable {
-    std::int64_t now = now_unix();
     for (auto& env : envelopes) {
       auto e = std::make_shared<Entry>();
       e->arrived = static_cast<double>(env.arrival);
@@ -54,8 +53,8 @@ Status Scheduler::recover() {
         continue;
       }
       if (e->envelope->held) continue;
-      schedule_retry(e);
-      (void)now;
+      // Stored next-attempt times stand; those already past are due now.
+      wait_until_due(e);
     }
     arm_timer();
     loaded.set_value();
@@ -131,15 +130,24 @@ void Scheduler::start(std::shared_ptr<Entry> e) {
     if (st.state == spool::RecipientState::pending && st.next_attempt <= now) due.push_back(i);
   }
   if (due.empty()) {
-    schedule_retry(e);
+    wait_until_due(e);
     arm_timer();
     return;
   }
   if (!e->message) {
     auto body = spool_.body(env.id);
     if (!body || !*body) {
-      log::get("qmgr").error("{}: cannot read message text from the spool: {}", env.id,
-                             body ? "missing" : body.error().message);
+      // The spool could not give the text back (disk error): try again after a back-off,
+      // as for a failed delivery; the message stays queued and visible.
+      std::string why = body ? "message text missing from the spool" : body.error().message;
+      log::get("qmgr").error("{}: cannot read message text: {}", env.id, why);
+      for (std::size_t i : due) {
+        ++env.recipients[i].status.attempts;
+        env.recipients[i].status.last_error = "4.3.0 " + why;
+      }
+      back_off(env);
+      wait_until_due(e);
+      arm_timer();
       return;
     }
     e->message = std::make_shared<const std::string>(std::move(**body));
@@ -191,7 +199,8 @@ void Scheduler::finish(std::shared_ptr<Entry> e, std::vector<std::size_t> rcpts,
     else log::get("qmgr").info("{}: removed", env.id);
     entries_.erase(env.id);
   } else {
-    schedule_retry(e);
+    back_off(env);
+    wait_until_due(e);
     auto st = spool_.update(env);
     if (!st) log::get("qmgr").error("{}: {}", env.id, st.error().message);
     arm_timer();
@@ -199,24 +208,32 @@ void Scheduler::finish(std::shared_ptr<Entry> e, std::vector<std::size_t> rcpts,
   pump();
 }
 
-// Sets next_attempt of every pending recipient that failed and puts the message on the
-// timer heap at the earliest of them.
-void Scheduler::schedule_retry(const std::shared_ptr<Entry>& e) {
+// Gives every pending recipient that just failed (attempted, next attempt not in the future)
+// its next attempt time: exponential back-off from first_retry, capped at max_retry, ±20%.
+void Scheduler::back_off(spool::Envelope& env) {
   static thread_local std::mt19937 rng{std::random_device{}()};
+  std::int64_t now = now_unix();
+  for (auto& r : env.recipients) {
+    auto& st = r.status;
+    if (st.state != spool::RecipientState::pending || st.attempts == 0 || st.next_attempt > now)
+      continue;
+    double base = static_cast<double>(settings_.first_retry.count());
+    for (std::uint32_t i = 1; i < st.attempts && base < settings_.max_retry.count(); ++i)
+      base *= 2;
+    base = std::min(base, static_cast<double>(settings_.max_retry.count()));
+    std::uniform_real_distribution<double> jitter(0.8, 1.2);
+    st.next_attempt = now + std::max<std::int64_t>(1, std::llround(base * jitter(rng)));
+  }
+}
+
+// Puts the message on the timer heap at the earliest next attempt of its pending
+// recipients (now, for those whose time has passed).
+void Scheduler::wait_until_due(const std::shared_ptr<Entry>& e) {
   std::int64_t now = now_unix();
   std::int64_t earliest = 0;
   for (auto& r : e->envelope->recipients) {
-    auto& st = r.status;
-    if (st.state != spool::RecipientState::pending) continue;
-    if (st.next_attempt <= now && st.attempts > 0) {
-      double base = static_cast<double>(settings_.first_retry.count());
-      for (std::uint32_t i = 1; i < st.attempts && base < settings_.max_retry.count(); ++i)
-        base *= 2;
-      base = std::min(base, static_cast<double>(settings_.max_retry.count()));
-      std::uniform_real_distribution<double> jitter(0.8, 1.2);
-      st.next_attempt = now + std::max<std::int64_t>(1, std::llround(base * jitter(rng)));
-    }
-    std::int64_t due = std::max(st.next_attempt, now);
+    if (r.status.state != spool::RecipientState::pending) continue;
+    std::int64_t due = std::max(r.status.next_attempt, now);
     if (earliest == 0 || due < earliest) earliest = due;
   }
   if (earliest) timers_.emplace(earliest, e->envelope->id);

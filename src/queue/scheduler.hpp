@@ -61,7 +61,8 @@ class Scheduler {
   void start(std::shared_ptr<Entry> e);
   void finish(std::shared_ptr<Entry> e, std::vector<std::size_t> rcpts,
               std::vector<mail::Outcome> outcomes, double started);
-  void schedule_retry(const std::shared_ptr<Entry>& e);
+  void back_off(spool::Envelope& env);
+  void wait_until_due(const std::shared_ptr<Entry>& e);
   void arm_timer();
   void on_timer();
 

@@ -135,6 +135,33 @@ TEST_F(SchedulerTest, RecoveredMessagesAreDelivered) {
   EXPECT_TRUE(wait_for(e.id, [](const Found& f) { return !f; }, 4));
 }
 
+TEST_F(SchedulerTest, OverdueRetryIsTriedAtOnceAfterRestart) {
+  auto e = message(1);
+  e.recipients[0].status.attempts = 3;
+  e.recipients[0].status.last_error = "4.4.0 earlier";
+  e.recipients[0].status.next_attempt = 1;  // long past
+  ASSERT_TRUE(spool->update(e).ok());
+  Settings settings;
+  settings.first_retry = std::chrono::seconds(3600);  // a fresh back-off would wait an hour
+  Scheduler s(ioc, *spool, courier, settings);
+  ASSERT_TRUE(s.recover().ok());
+  EXPECT_TRUE(wait_for(e.id, [](const Found& f) { return !f; }, 3));
+}
+
+TEST_F(SchedulerTest, FutureRetryWaitsAfterRestart) {
+  auto e = message(1);
+  e.recipients[0].status.attempts = 1;
+  e.recipients[0].status.next_attempt =
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch()).count() + 3600;
+  ASSERT_TRUE(spool->update(e).ok());
+  Scheduler s(ioc, *spool, courier, Settings{});
+  ASSERT_TRUE(s.recover().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(courier.calls, 0);
+  EXPECT_TRUE(spool->find(e.id)->has_value());
+}
+
 TEST_F(SchedulerTest, BouncedRecipientIsDone) {
   courier.script = {mail::Outcome::Kind::bounced};
   Scheduler s(ioc, *spool, courier, Settings{});
