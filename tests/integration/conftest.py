@@ -260,14 +260,5 @@ def send_message(c, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="sender@e
 
 @pytest.fixture
 def raw(tern):
-    clients = []
-
-    def connect():
-        c = RawClient(tern.host, tern.port)
-        clients.append(c)
-        assert c.code() == 220
-        return c
-
-    yield connect
-    for c in clients:
-        c.close()
+    """A function connecting a RawClient to `tern`, past the 220 and before EHLO."""
+    return lambda: tern.client(ehlo=None)
