@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace tern::app {
@@ -13,17 +14,22 @@ std::string control_socket_path(const std::string& spool_path) {
   return spool_path + "/control.sock";
 }
 
-std::optional<std::string> control_request(const std::string& socket_path,
-                                           const std::string& request) {
+Result<std::optional<std::string>> control_request(const std::string& socket_path,
+                                                   const std::string& request) {
+  using Reply = std::optional<std::string>;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof addr.sun_path) return std::nullopt;
+  if (socket_path.size() >= sizeof addr.sun_path)
+    return fail("control socket path " + socket_path + " is too long");
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
+  if (fd < 0) return fail(std::string("socket: ") + std::strerror(errno));
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int err = errno;
     ::close(fd);
-    return std::nullopt;
+    if (err == ENOENT || err == ECONNREFUSED) return Reply();  // no daemon
+    return fail("cannot reach ternd at " + socket_path + ": " + std::strerror(err) +
+                (err == EACCES ? " (run as root or as the daemon's user)" : ""));
   }
   // A daemon that accepted but never answers must not hang ternctl.
   timeval tv{10, 0};
@@ -31,7 +37,7 @@ std::optional<std::string> control_request(const std::string& socket_path,
   std::string line = request + "\n";
   if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     ::close(fd);
-    return std::nullopt;
+    return fail("cannot send to ternd at " + socket_path + ": " + std::strerror(errno));
   }
   std::string reply;
   char buf[512];
@@ -41,8 +47,8 @@ std::optional<std::string> control_request(const std::string& socket_path,
     if (reply.find('\n') != std::string::npos) break;
   }
   ::close(fd);
-  if (reply.empty()) return std::nullopt;
-  return reply.substr(0, reply.find('\n'));
+  if (reply.empty()) return fail("ternd at " + socket_path + " did not answer");
+  return Reply(reply.substr(0, reply.find('\n')));
 }
 
 }  // namespace tern::app

@@ -7,13 +7,16 @@
 #include <optional>
 #include <string>
 
+#include "core/result.hpp"
+
 namespace tern::app {
 
 std::string control_socket_path(const std::string& spool_path);
 
-// Sends one request; nullopt when no daemon listens (then the caller works on the spool
-// directly).
-std::optional<std::string> control_request(const std::string& socket_path,
-                                           const std::string& request);
+// Sends one request and returns the reply line; nullopt when no daemon listens (no socket,
+// or nobody accepting: then the caller works on the spool directly); an error when a
+// daemon is there but cannot be asked (permissions) or does not answer.
+Result<std::optional<std::string>> control_request(const std::string& socket_path,
+                                                   const std::string& request);
 
 }  // namespace tern::app

@@ -173,7 +173,12 @@ int queue_delete(const config::Config& c, const std::string& id) {
     std::cerr << "ternctl: '" << id << "' is not a queue ID\n";
     return ex_usage;
   }
-  if (auto reply = app::control_request(app::control_socket_path(c.spool_path), "delete " + id)) {
+  auto asked = app::control_request(app::control_socket_path(c.spool_path), "delete " + id);
+  if (!asked) {
+    std::cerr << "ternctl: " << asked.error().message << "\n";
+    return ex_software;
+  }
+  if (auto& reply = *asked) {
     if (*reply == "ok") {
       std::cout << id << ": deleted\n";
       return 0;
@@ -182,7 +187,7 @@ int queue_delete(const config::Config& c, const std::string& id) {
     return ex_nouser;
   }
   // No daemon: work on the spool directly (the open fails if a daemon holds it).
-  auto s = spool::Spool::open(c.spool_path, spool::Spool::Mode::primary);
+  auto s = spool::Spool::open(c.spool_path, spool::Spool::Mode::admin);
   if (!s) {
     std::cerr << "ternctl: " << s.error().message << "\n";
     return ex_software;

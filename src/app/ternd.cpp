@@ -8,6 +8,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <sys/stat.h>
+
 #include <iostream>
 #include <thread>
 
@@ -54,6 +56,8 @@ void reload(config::Current& current) {
 }
 
 int run(std::shared_ptr<const config::Config> config) {
+  // Everything ternd creates (spool files, mailboxes) is private to its user.
+  ::umask(077);
   config::Current current(config);
   log::setup(config->log_level);
   auto& lg = log::get("master");

@@ -112,6 +112,11 @@ std::optional<std::uint64_t> get_number(const toml::table& t, std::string_view k
   return std::nullopt;
 }
 
+// Keeps a 64-bit setting visible to check_ranges() when it is stored in 32 bits.
+std::uint32_t narrow(std::uint64_t v) {
+  return v > 0xffffffffull ? 0xffffffffu : static_cast<std::uint32_t>(v);
+}
+
 std::optional<std::uint64_t> plain_number(std::string_view s) {
   std::uint64_t v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -162,15 +167,15 @@ void load_limits(const toml::table& t, Limits& limits, Problems& problems) {
       problems.add(*t.get("recipients"),
                    "limits.recipients must be at least 100 (RFC 5321 section 4.5.3.1.8)");
     else
-      limits.recipients = static_cast<std::uint32_t>(*v);
+      limits.recipients = narrow(*v);
   }
   if (auto v = get_number(t, "errors", "limits", problems, plain_number, "a number"))
-    limits.errors = static_cast<std::uint32_t>(*v);
+    limits.errors = narrow(*v);
   if (auto v = get_number(t, "connections", "limits", problems, plain_number, "a number"))
-    limits.connections = static_cast<std::uint32_t>(*v);
+    limits.connections = narrow(*v);
   if (auto v = get_number(t, "connections_per_client", "limits", problems, plain_number,
                           "a number"))
-    limits.connections_per_client = static_cast<std::uint32_t>(*v);
+    limits.connections_per_client = narrow(*v);
   if (auto v = get_number(t, "command_timeout", "limits", problems, parse_seconds,
                           "a duration such as 300 or \"5m\""))
     limits.command_timeout = std::chrono::seconds(*v);
@@ -200,7 +205,7 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
       else c.user = *s;
     }
     if (auto v = get_number(*t, "io_threads", "server", problems, plain_number, "a number"))
-      c.io_threads = static_cast<std::uint32_t>(*v);
+      c.io_threads = narrow(*v);
   }
   if (auto* t = table("spool")) {
     check_keys(*t, "spool", {"path"}, problems);
@@ -295,8 +300,41 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
   }
 }
 
+// Ranges a setting must fall in; outside them it would wrap, or stop the server working.
+void check_ranges(const toml::table& root, const Config& c, Problems& problems) {
+  auto where = [&](std::string_view table, std::string_view key) -> std::size_t {
+    if (auto* t = root.get(table); t && t->is_table())
+      if (auto* n = t->as_table()->get(key)) return n->source().begin.line;
+    return 1;
+  };
+  struct Range {
+    std::string_view table, key;
+    std::uint64_t value, min, max;
+    std::string_view why;
+  };
+  const auto& l = c.limits;
+  const Range ranges[] = {
+      {"server", "io_threads", c.io_threads, 0, 1024, "0 (one per core) to 1024"},
+      {"limits", "message_size", l.message_size, 1024, 1ull << 40, "1024 octets to 1 TiB"},
+      {"limits", "recipients", l.recipients, min_recipients, 1'000'000, "100 to 1000000"},
+      {"limits", "errors", l.errors, 1, 1'000'000, "1 to 1000000"},
+      {"limits", "connections", l.connections, 1, 1'000'000, "1 to 1000000"},
+      {"limits", "connections_per_client", l.connections_per_client, 1, 1'000'000,
+       "1 to 1000000"},
+      {"limits", "command_timeout", static_cast<std::uint64_t>(l.command_timeout.count()), 1,
+       86400, "1 second to 1 day"},
+      {"limits", "data_timeout", static_cast<std::uint64_t>(l.data_timeout.count()), 1, 86400,
+       "1 second to 1 day"},
+  };
+  for (auto& r : ranges)
+    if (r.value < r.min || r.value > r.max)
+      problems.add(where(r.table, r.key), std::string(r.table) + "." + std::string(r.key) +
+                                              " must be " + std::string(r.why));
+}
+
 // Checks that need the whole file: required settings and cross-references.
 void check_whole(const toml::table& root, Config& c, Problems& problems) {
+  check_ranges(root, c, problems);
   if (c.hostname.empty()) problems.add(1, "server.hostname is required (the name in the greeting)");
   if (c.spool_path.empty()) problems.add(1, "spool.path is required");
   if (c.listeners.empty() && !root.get("listener"))

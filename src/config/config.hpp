@@ -42,8 +42,9 @@ struct Limits {
   std::uint64_t receive_memory = 1024ull * 1024 * 1024;
   // RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for the next command.
   std::chrono::seconds command_timeout{300};
-  // RFC 5321 §4.5.3.2.5-6: 3 minutes per data block (the client's side of DATA).
-  std::chrono::seconds data_timeout{180};
+  // While the message text arrives: RFC 5321 §4.5.3.2.7 again (the client's 3-minute
+  // data-block timeout is for the other side); Postfix's smtpd_timeout is 300 s as well.
+  std::chrono::seconds data_timeout{300};
 };
 
 enum class BareLineEndings : std::uint8_t { reject, normalize };

@@ -26,6 +26,14 @@ std::optional<IpBytes> parse_ip(std::string_view text) {
   return std::nullopt;
 }
 
+namespace {
+bool is_v4_mapped(const IpBytes& ip) {
+  for (int i = 0; i < 10; ++i)
+    if (ip[i] != 0) return false;
+  return ip[10] == 0xff && ip[11] == 0xff;
+}
+}  // namespace
+
 std::optional<Network> Network::parse(std::string_view text) {
   auto slash = text.find('/');
   auto ip = parse_ip(text.substr(0, slash));
@@ -43,6 +51,7 @@ std::optional<Network> Network::parse(std::string_view text) {
   Network n;
   n.address = *ip;
   n.prefix = v4 ? bits + 96 : bits;
+  n.v4 = is_v4_mapped(*ip) && n.prefix >= 96;
   // Clear host bits so "10.1.2.3/8" means 10.0.0.0/8, as Postfix's mynetworks does.
   for (int i = 0; i < 16; ++i) {
     int keep = std::min(8, std::max(0, n.prefix - i * 8));
@@ -52,6 +61,7 @@ std::optional<Network> Network::parse(std::string_view text) {
 }
 
 bool Network::contains(const IpBytes& ip) const {
+  if (v4 != is_v4_mapped(ip)) return false;
   for (int i = 0; i < 16; ++i) {
     int keep = std::min(8, std::max(0, prefix - i * 8));
     if (keep == 0) return true;

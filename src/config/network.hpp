@@ -19,6 +19,9 @@ std::optional<IpBytes> parse_ip(std::string_view text);
 struct Network {
   IpBytes address{};
   int prefix = 128;  // in IPv6 bits (an IPv4 /8 is stored as /104)
+  // An IPv4 network (written as IPv4, or inside ::ffff:0:0/96). IPv6 networks never match
+  // IPv4 clients, so "::/0" is not "everyone" (as in Postfix's mynetworks).
+  bool v4 = false;
 
   // "a.b.c.d/n", "x::y/n", or a single address (a host route).
   static std::optional<Network> parse(std::string_view text);

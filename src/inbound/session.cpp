@@ -19,6 +19,7 @@
 
 #include "core/log.hpp"
 #include "core/queue_id.hpp"
+#include "mail/headers.hpp"
 #include "mail/mailbox.hpp"
 #include "mail/trace.hpp"
 #include "smtp/command.hpp"
@@ -44,6 +45,15 @@ constexpr std::uint32_t recipient_overshoot = 1000;
 // Octets read from the socket at a time: a 1 KiB message with its commands fits many times.
 constexpr std::size_t read_chunk = 16 * 1024;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// The address as the client wrote it in "TO:<...> params", for a log line when it did
+// not parse: what is between the first '<' and the last '>' before any parameter.
+std::string_view path_text(std::string_view arg) {
+  auto open = arg.find('<');
+  auto close = arg.find('>', open == std::string_view::npos ? 0 : open);
+  if (open == std::string_view::npos || close == std::string_view::npos) return arg.substr(0, 100);
+  return arg.substr(open + 1, std::min<std::size_t>(close - open - 1, 300));
+}
 
 Reply reply(int code, std::string enhanced, std::string text) {
   return Reply{code, std::move(enhanced), std::move(text)};
@@ -261,7 +271,7 @@ Reply Session::on_rcpt(std::string_view arg) {
   if (!esmtp_) ext = {false, false, false, false, false};
   auto parsed = smtp::parse_rcpt(arg, ext, mail_.smtputf8);
   if (!parsed) {
-    log_reject(parsed.error(), "RCPT", arg);
+    log_reject(parsed.error(), "RCPT", path_text(arg));
     return parsed.error();
   }
   auto& rcpt = parsed->recipient;
@@ -500,6 +510,10 @@ asio::awaitable<Reply> Session::commit() {
   count_content();
   env.size = message.size();
   std::string id = env.id;
+  // Postfix's order: the client, then the message-id, then (from the queue) from=<>.
+  log::get("smtpd").info("{}: client={}", id, client_name_);
+  if (auto mid = mail::find_header(message, "Message-ID"))
+    log::get("cleanup").info("{}: message-id={}", id, mid->substr(0, 200));
 
   // The spool calls back on its committer thread; the reply continues on this session's.
   auto executor = socket_.get_executor();
@@ -516,7 +530,6 @@ asio::awaitable<Reply> Session::commit() {
                             status.error().message);
     co_return reply(451, "4.3.0", "Error: queue file write error; try again later");
   }
-  log::get("smtpd").info("{}: client={}", id, client_name_);
   co_return reply(250, "2.0.0", "Ok: queued as " + id);
 }
 

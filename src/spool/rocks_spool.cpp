@@ -159,8 +159,11 @@ class RocksSpool final : public Spool {
 Result<std::unique_ptr<Spool>> Spool::open(const std::string& path, Mode mode) {
   rocksdb::Options options;
   options.create_if_missing = mode == Mode::primary;
+  bool writer = mode != Mode::read_only;
   options.enable_blob_files = true;
   options.min_blob_size = blob_threshold;
+  // Removed messages' bodies are reclaimed when compaction rewrites their blob files.
+  options.enable_blob_garbage_collection = true;
   options.keep_log_file_num = 5;
   options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   rocksdb::DB* raw = nullptr;
@@ -169,6 +172,13 @@ Result<std::unique_ptr<Spool>> Spool::open(const std::string& path, Mode mode) {
     std::error_code ec;
     std::filesystem::create_directories(path, ec);
     if (ec) return fail("cannot create spool directory " + path + ": " + ec.message());
+    // Queued mail is private: only the daemon's user may enter (Postfix: queue 0700).
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all, ec);
+    if (ec) return fail("cannot restrict spool directory " + path + ": " + ec.message());
+  }
+  if (mode == Mode::admin && !std::filesystem::exists(path + "/CURRENT"))
+    return fail("no spool at " + path);
+  if (writer) {
     s = rocksdb::DB::Open(options, path, &raw);
   } else {
     s = rocksdb::DB::OpenForReadOnly(options, path, &raw);
@@ -181,7 +191,7 @@ Result<std::unique_ptr<Spool>> Spool::open(const std::string& path, Mode mode) {
   std::unique_ptr<rocksdb::DB> db(raw);
   std::string version;
   auto vs = db->Get(rocksdb::ReadOptions(), record::version_key, &version);
-  if (vs.IsNotFound() && mode == Mode::primary) {
+  if (vs.IsNotFound() && writer) {
     rocksdb::WriteOptions wo;
     wo.sync = true;
     vs = db->Put(wo, record::version_key, std::to_string(record::format_version));
@@ -192,7 +202,7 @@ Result<std::unique_ptr<Spool>> Spool::open(const std::string& path, Mode mode) {
   } else if (!vs.ok() && !vs.IsNotFound()) {
     return fail("cannot read spool version: " + vs.ToString());
   }
-  return std::unique_ptr<Spool>(new RocksSpool(std::move(db), mode == Mode::primary));
+  return std::unique_ptr<Spool>(new RocksSpool(std::move(db), writer));
 }
 
 }  // namespace tern::spool

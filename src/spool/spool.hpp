@@ -22,7 +22,9 @@ namespace tern::spool {
 
 class Spool {
  public:
-  enum class Mode { primary, read_only };
+  // primary: ternd (creates the spool); admin: ternctl changing a spool that must exist
+  // while no daemon runs; read_only: reading beside a running daemon.
+  enum class Mode { primary, admin, read_only };
   using Done = std::function<void(Status)>;
 
   // Opens (creating if needed, in primary mode) the spool at `path`. Fails with a clear

@@ -6,6 +6,7 @@ import os
 import pwd
 import smtplib
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -28,14 +29,21 @@ def test_drops_to_tern_user_and_delivers():
     t = Tern(root, user="tern")
     try:
         t.start()
+        # The port is bound before root is dropped: wait for the daemon to be up.
+        deadline = time.monotonic() + 10
+        while "daemon started" not in t.log():
+            assert time.monotonic() < deadline, t.log()
+            time.sleep(0.02)
         assert uid_of(t.proc.pid) == [tern_uid] * 4  # real, effective, saved, filesystem
         assert t.spool.stat().st_uid == tern_uid and t.mail.stat().st_uid == tern_uid
+        assert t.spool.stat().st_mode & 0o777 == 0o700  # queued mail is private
         with smtplib.SMTP(t.host, t.port, timeout=10) as s:
             s.sendmail("a@example.org", ["carol@example.test"], b"Subject: x\r\n\r\nhi\r\n")
         (msg,) = t.wait_messages("carol")
         assert b"hi" in msg
         box = t.maildir("carol")
         assert all(p.stat().st_uid == tern_uid for p in box.iterdir())
+        assert all(p.stat().st_mode & 0o077 == 0 for p in box.iterdir())  # mail is private
     finally:
         t.stop()
         import shutil

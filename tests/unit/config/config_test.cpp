@@ -83,6 +83,17 @@ message_size = "12X"
   EXPECT_NE(m.find(path + ":9: limits.message_size"), std::string::npos) << m;
 }
 
+TEST(Config, ValuesOutsideTheirRangeAreErrors) {
+  std::string path = write_temp(std::string(example) +
+                                "[limits]\nmessage_size = 0\nerrors = 0\nrecipients = 5000000000\n");
+  auto c = load(path);
+  ASSERT_FALSE(c.ok());
+  const auto& m = c.error().message;
+  EXPECT_NE(m.find(path + ":17: limits.message_size must be"), std::string::npos) << m;
+  EXPECT_NE(m.find(path + ":18: limits.errors must be"), std::string::npos) << m;
+  EXPECT_NE(m.find(path + ":19: limits.recipients must be"), std::string::npos) << m;
+}
+
 TEST(Config, SizesAndDurations) {
   auto c = load(write_temp(std::string(example) +
                            "[limits]\nmessage_size = \"10M\"\ncommand_timeout = \"2m\"\n"));
@@ -112,6 +123,9 @@ TEST(Network, Contains) {
       {"2001:db8::/32", "2001:db8:ffff::1", true}, {"0.0.0.0/0", "203.0.113.9", true},
       {"127.0.0.0/8", "::ffff:127.0.0.1", true},   {"192.0.2.7", "192.0.2.7", true},
       {"192.0.2.7", "192.0.2.8", false},
+      // An IPv6 network never matches IPv4 clients: "::/0" is not an open relay for IPv4.
+      {"::/0", "192.0.2.1", false},         {"::/0", "2001:db8::1", true},
+      {"::ffff:0:0/96", "192.0.2.1", true}, {"0.0.0.0/0", "2001:db8::1", false},
   };
   for (auto& c : cases) {
     auto n = Network::parse(c.net);
