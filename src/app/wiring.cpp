@@ -53,7 +53,9 @@ void LocalCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
         outcomes[k] = mail::Outcome::bounced("5.1.3", "local", "recipient address is malformed");
         continue;
       }
-      outcomes[k] = maildir.deliver(envelope->sender, r.address, addr->local, r.domain, *message);
+      std::string key = envelope->id + "_" + std::to_string(recipients[k]);
+      outcomes[k] = maildir.deliver(envelope->sender, r.address, addr->local, r.domain, *message,
+                                    key, envelope->arrival);
     }
     done(std::move(outcomes));
   });

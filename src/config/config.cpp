@@ -17,15 +17,24 @@ class Problems {
  public:
   explicit Problems(std::string file) : file_(std::move(file)) {}
   void add(const toml::node& at, const std::string& what) { add(at.source().begin.line, what); }
-  void add(std::size_t line, const std::string& what) {
-    lines_ += file_ + ":" + std::to_string(line) + ": " + what + "\n";
-  }
+  void add(std::size_t line, const std::string& what) { lines_.emplace_back(line, what); }
   bool empty() const { return lines_.empty(); }
-  std::string text() const { return lines_.substr(0, lines_.size() - 1); }
+  // One "file:line: problem" per line, in the order of the file.
+  std::string text() const {
+    auto sorted = lines_;
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](auto& a, auto& b) { return a.first < b.first; });
+    std::string out;
+    for (auto& [line, what] : sorted) {
+      if (!out.empty()) out += "\n";
+      out += file_ + ":" + std::to_string(line) + ": " + what;
+    }
+    return out;
+  }
 
  private:
   std::string file_;
-  std::string lines_;
+  std::vector<std::pair<std::size_t, std::string>> lines_;
 };
 
 // Reports keys of `table` not in `allowed`.

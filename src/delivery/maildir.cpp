@@ -6,9 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -48,15 +46,15 @@ bool fsync_dir(const std::string& dir) {
   return ok;
 }
 
-// "1700000000.M123456P4242Q17.hostname": unique per delivery (maildir(5) naming).
-std::string unique_name(const std::string& hostname) {
-  static std::atomic<std::uint64_t> counter{0};
-  auto now = std::chrono::system_clock::now().time_since_epoch();
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+// "<arrival>.<key>.<hostname>,S=<size>": unique (the key is the queue ID and recipient
+// index) and the same on every attempt, which makes a repeated delivery detectable.
+// maildir(5) asks for time.unique.host; S= is the Maildir++ size Dovecot reads.
+std::string file_name(std::int64_t arrival, std::string_view key, const std::string& hostname,
+                      std::size_t size) {
   std::string host;
-  for (char c : hostname) host += (c == '/' || c == ':') ? '_' : c;
-  return std::to_string(us / 1000000) + ".M" + std::to_string(us % 1000000) + "P" +
-         std::to_string(::getpid()) + "Q" + std::to_string(counter.fetch_add(1)) + "." + host;
+  for (char c : hostname) host += (c == '/' || c == ':' || c == ',') ? '_' : c;
+  return std::to_string(arrival) + "." + std::string(key) + "." + host + ",S=" +
+         std::to_string(size);
 }
 
 }  // namespace
@@ -71,7 +69,8 @@ std::string Maildir::mailbox_path(std::string_view local, std::string_view domai
 
 mail::Outcome Maildir::deliver(std::string_view sender, std::string_view recipient,
                                std::string_view local, std::string_view domain,
-                               std::string_view message) const {
+                               std::string_view message, std::string_view key,
+                               std::int64_t arrival) const {
   std::string box = mailbox_path(local, domain);
   if (box.empty())
     return mail::Outcome::bounced("5.1.3", "local", "mailbox name not allowed");
@@ -89,9 +88,14 @@ mail::Outcome Maildir::deliver(std::string_view sender, std::string_view recipie
     text += message[i];
   }
 
-  std::string name = unique_name(hostname_);
+  std::string name = file_name(arrival, key, hostname_, text.size());
+  std::string final_path = box + "/new/" + name;
+  struct stat st{};
+  if (::stat(final_path.c_str(), &st) == 0)
+    return mail::Outcome::sent("local", "delivered to maildir (found from an earlier attempt)");
   std::string tmp = box + "/tmp/" + name;
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  // A file left in tmp/ by an attempt that died is replaced.
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return io_failure("cannot create", tmp, errno);
   if (!write_all(fd, text) || ::fsync(fd) != 0) {
     int err = errno;
@@ -100,7 +104,6 @@ mail::Outcome Maildir::deliver(std::string_view sender, std::string_view recipie
     return io_failure("cannot write", tmp, err);
   }
   ::close(fd);
-  std::string final_path = box + "/new/" + name + ",S=" + std::to_string(text.size());
   if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());

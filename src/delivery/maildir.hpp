@@ -5,6 +5,7 @@
 // Thread-safe: each call works on its own files; blocking I/O, run off the event loop.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -20,9 +21,15 @@ class Maildir {
   // Delivers `message` (CRLF line endings, as stored in the spool) to the mailbox of
   // local@domain (local part unquoted), with `sender` as the Return-Path ("" for the null
   // sender) and `recipient` (the address as the client gave it) in Delivered-To.
+  //
+  // `key` names this delivery for good (queue ID and recipient index) and `arrival` is the
+  // message's arrival time: together they make the file name, so a delivery repeated after
+  // a crash (between the rename into new/ and the spool's record of it) finds its file in
+  // new/ and does not write the message twice.
   mail::Outcome deliver(std::string_view sender, std::string_view recipient,
                         std::string_view local, std::string_view domain,
-                        std::string_view message) const;
+                        std::string_view message, std::string_view key,
+                        std::int64_t arrival) const;
 
   // The mailbox directory for a recipient, or "" when the name cannot be a directory
   // (empty, '/', NUL, or a leading '.').

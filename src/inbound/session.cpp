@@ -333,6 +333,7 @@ Reply Session::on_bdat(std::string_view arg) {
   bdat_discard_ = true;
   mode_ = Mode::bdat;
   // RFC 3030 §2: the chunk is read even when the command fails, to stay in sync.
+  if (!esmtp_) return reply(503, "5.5.1", "Error: BDAT needs EHLO (CHUNKING is an extension)");
   if (!in_transaction_) return reply(503, "5.5.1", "Error: need MAIL command");
   // RFC 3030 §3: DATA and BDAT do not mix in one transaction, even after a refused chunk.
   bdat_started_ = true;

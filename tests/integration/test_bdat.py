@@ -134,3 +134,15 @@ def test_chunks_over_the_size_limit(tern_factory):
     assert c.code() == 250
     msgs = t.wait_messages("frank")
     assert len(msgs) == 1 and msgs[0].endswith(b"\nfits\n")
+
+
+def test_bdat_after_helo_is_refused_and_skipped(tern):
+    """CHUNKING is an extension: after HELO, BDAT is refused, its chunk still read."""
+    c = tern.client(ehlo=False)
+    c.send(b"HELO client.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<eve@example.test>\r\n")
+    assert [code for code, _ in c.replies(3)] == [250, 250, 250]
+    c.send(b"BDAT 12 LAST\r\nNOOP\r\nNOOP\r\n")
+    code, lines = c.reply()
+    assert code == 503 and "EHLO" in lines[0]
+    c.send(b"NOOP\r\n")
+    assert c.code() == 250  # the 12 octets "NOOP\r\nNOOP\r\n" were the chunk, not commands
