@@ -204,13 +204,15 @@ class TernDaemon:
     """ternd on a loopback port with a temporary TOML config.
 
     transports: {domain: transport} written to [transport], e.g.
-    {"bench.test": "discard"}. extra_toml: appended verbatim (later
-    benchmarks can add [relay] targets etc.)."""
+    {"bench.test": "discard"}. smarthost: written as [relay] smarthost, e.g.
+    "[127.0.0.1]:2526" (all non-local mail goes there). extra_toml: appended
+    verbatim (e.g. a [delivery.smtp] table)."""
 
-    def __init__(self, ternd, transports=None, extra_toml=""):
+    def __init__(self, ternd, transports=None, extra_toml="", smarthost=None):
         self.ternd = ternd
         self.transports = transports or {}
         self.extra_toml = extra_toml
+        self.smarthost = smarthost
         self.proc = None
         self.port = None
         self.dir = None
@@ -231,6 +233,8 @@ class TernDaemon:
             "[relay]",
             'networks = ["127.0.0.0/8"]',
         ]
+        if self.smarthost:
+            lines.append(f'smarthost = "{self.smarthost}"')
         if self.transports:
             lines.append("[transport]")
             for dom, t in self.transports.items():
@@ -268,6 +272,14 @@ class TernDaemon:
                 return "".join(f.readlines()[-n:])
         except OSError:
             return ""
+
+    def count_log(self, pattern):
+        """Lines of ternd.log matching the regular expression pattern."""
+        try:
+            with open(self.logfile, errors="replace") as f:
+                return sum(1 for line in f if re.search(pattern, line))
+        except OSError:
+            return 0
 
     def stop(self):
         """SIGTERM, wait up to 10 s, then SIGKILL. Returns ternd's exit status."""
