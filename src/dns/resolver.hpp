@@ -10,7 +10,8 @@
 // (through a strand), where libunbound's descriptor is watched: libunbound runs in its
 // threaded mode (ub_ctx_async(ctx, 1)), so its own worker thread does the network work and
 // the io_context thread only hands questions over and reads answers, never blocking.
-// Destroying the Resolver answers the questions still in flight with Status::temporary.
+// Destroying the Resolver answers the questions still in flight with Status::temporary
+// (on its io_context; if that never runs again, they are destroyed with it, unanswered).
 //
 // RFCs: 1035 §3.3.9 (MX), §3.4.1 (A), 3596 §2.2 (AAAA), 5321 §5.1 (MX order), 7505 (null MX),
 // 6761 §6.2 (the "test." names the unit tests use).

@@ -1,9 +1,9 @@
 // A real authoritative DNS server for tests: NSD (Debian package nsd, installed by
 // scripts/install-deps) on 127.0.0.1 at a free high port, serving zones the test writes,
 // with its configuration, zone files and logs in a temporary directory. Started in the
-// foreground (nsd -d) as a child process, waited for until it answers a query, stopped with
-// SIGTERM (SIGKILL past a bound) and reaped. Test code only: errors are values so that a
-// test can fail with NSD's own log in the message.
+// foreground (nsd -d) as a child process that dies with the test process, waited for until
+// it answers a query, stopped with SIGTERM (SIGKILL past a bound) and reaped. Test code only:
+// errors are values so that a test can fail with NSD's own log in the message.
 #pragma once
 
 #include <arpa/inet.h>
@@ -11,7 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,8 +31,6 @@
 #include <vector>
 
 #include "core/result.hpp"
-
-extern char** environ;
 
 namespace tern::dns::fixtures {
 
@@ -145,20 +143,25 @@ class NsdServer {
     }
     conf.close();
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
+    // fork and exec rather than posix_spawn: the child asks to be killed when the test
+    // process dies (PR_SET_PDEATHSIG), so a crashed test leaves no server behind. Between
+    // fork and exec only async-signal-safe calls.
     std::string out = dir_ + "/nsd.out";
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
     std::string conf_path = dir_ + "/nsd.conf";
     std::vector<char*> argv{const_cast<char*>(binary), const_cast<char*>("-d"),
                             const_cast<char*>("-c"), conf_path.data(), nullptr};
-    int rc = ::posix_spawn(&pid_, binary, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = -1;
-      return fail(std::string("cannot start nsd: ") + std::strerror(rc));
+    pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) return fail(std::string("cannot start nsd: fork: ") + std::strerror(errno));
+    if (pid_ == 0) {
+      if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent) ::_exit(127);
+      int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd >= 0) {
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+      }
+      ::execv(binary, argv.data());
+      ::_exit(127);
     }
     return wait_ready();
   }

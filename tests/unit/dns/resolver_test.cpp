@@ -278,14 +278,16 @@ TEST_F(DnsResolverTest, SilentServerIsTemporaryWithinTheDeadline) {
   auto a = mx("mail.dead.test");
   auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(a.status, Status::temporary);
-  EXPECT_FALSE(a.error.empty());
+  EXPECT_NE(a.error.find("timeout"), std::string::npos) << a.error;
+  EXPECT_GE(elapsed, test_timeout - 100ms);  // libunbound is still retrying: our deadline ends it
   EXPECT_LT(elapsed, test_timeout + 1s);
 
   start = std::chrono::steady_clock::now();
   auto h = addresses("mail.dead.test", Family::both);
   elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(h.status, Status::temporary);
-  EXPECT_FALSE(h.error.empty());
+  EXPECT_NE(h.error.find("A: timeout"), std::string::npos) << h.error;
+  EXPECT_NE(h.error.find("AAAA: timeout"), std::string::npos) << h.error;
   EXPECT_LT(elapsed, test_timeout + 1s);
   // The resolver still answers other questions after a timeout.
   EXPECT_EQ(mx("two.dns.test").status, Status::ok);
