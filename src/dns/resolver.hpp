@@ -46,7 +46,7 @@ struct MxAnswer {
   Status status = Status::temporary;
   std::vector<MxRecord> records;  // as received
   bool secure = false;            // DNSSEC-validated
-  std::string error;              // why, for logs, when status is temporary
+  std::string error;              // why, for logs: when temporary, or nxdomain for a bad name
   // RFC 7505: a single MX of preference 0 and exchange "." — the domain takes no mail.
   bool null_mx() const { return records.size() == 1 && records[0].exchange.empty(); }
 };
@@ -73,7 +73,9 @@ struct Options {
   // Where questions go: empty forwarders and stubs → the system's /etc/resolv.conf.
   std::vector<std::string> forwarders;  // "192.0.2.53", "127.0.0.1@5353"
   // Zones answered by given authoritative servers (tests point test domains at a server
-  // on loopback): zone → ["127.0.0.1@5353"].
+  // on loopback): zone → ["127.0.0.1@5353"]. A stub zone is asked even under a name that
+  // libunbound otherwise answers itself (RFC 6761 "test.", "invalid."). With stub zones
+  // and no forwarders, other names are resolved from the root, not through resolv.conf.
   std::map<std::string, std::vector<std::string>> stub_zones;
   std::string resolv_conf = "/etc/resolv.conf";
   std::string hosts_file = "/etc/hosts";  // "" to ignore it
