@@ -19,7 +19,9 @@
 #include "config/config.hpp"
 #include "core/log.hpp"
 #include "core/privileges.hpp"
+#include "dns/resolver.hpp"
 #include "inbound/server.hpp"
+#include "outbound/client.hpp"
 #include "queue/scheduler.hpp"
 #include "spool/spool.hpp"
 
@@ -33,6 +35,35 @@ namespace {
 constexpr auto drain_bound = std::chrono::seconds(20);
 // Threads writing to mailboxes (each write ends in an fsync, so several overlap).
 constexpr unsigned delivery_threads = 4;
+
+dns::Options dns_options(const config::Config& c) {
+  dns::Options o;
+  o.forwarders = c.dns.forwarders;
+  o.stub_zones = c.dns.stub_zones;
+  return o;
+}
+
+outbound::ClientSettings client_settings(const config::Config& c) {
+  outbound::ClientSettings s;
+  s.helo_name = c.hostname;
+  s.timeouts.connect = c.smtp_client.connect_timeout;
+  switch (c.dns.ip_version) {
+    case config::IpVersion::ipv4: s.family = dns::Family::ipv4; break;
+    case config::IpVersion::ipv6: s.family = dns::Family::ipv6; break;
+    case config::IpVersion::both: s.family = dns::Family::both; break;
+    case config::IpVersion::prefer_ipv6: s.family = dns::Family::prefer_ipv6; break;
+  }
+  return s;
+}
+
+queue::Settings queue_settings(const config::Config& c) {
+  queue::Settings s;
+  s.max_in_flight = c.smtp_client.max_deliveries;
+  s.destination_concurrency = c.smtp_client.destination_concurrency;
+  s.first_retry = c.queue.first_retry;
+  s.max_retry = c.queue.max_retry;
+  return s;
+}
 
 // SIGHUP: a new configuration replaces the old whole, or not at all (errors are logged and
 // the old one stays). Listeners, the spool path and the user need a restart.
@@ -92,8 +123,16 @@ int run(std::shared_ptr<const config::Config> config) {
   asio::io_context queue_ioc(1);
   asio::thread_pool delivery_pool(delivery_threads);
 
-  app::LocalCourier courier(current, delivery_pool);
-  queue::Scheduler scheduler(queue_ioc, *spool, courier, queue::Settings{});
+  // DNS runs on its own thread: libunbound's answers are processed there and handed back.
+  asio::io_context dns_ioc(1);
+  auto resolver = dns::Resolver::create(dns_ioc, dns_options(*config));
+  if (!resolver) {
+    lg.critical("cannot set up DNS: {}", resolver.error().message);
+    return 1;
+  }
+  outbound::Client smtp_client(workers, **resolver, client_settings(*config));
+  app::RoutingCourier courier(current, delivery_pool, smtp_client);
+  queue::Scheduler scheduler(queue_ioc, *spool, courier, queue_settings(*config));
   app::SpoolIngress ingress(*spool, scheduler);
 
   app::ControlServer control(queue_ioc, scheduler, app::control_socket_path(config->spool_path));
@@ -104,10 +143,14 @@ int run(std::shared_ptr<const config::Config> config) {
 
   auto queue_work = asio::make_work_guard(queue_ioc);
   std::thread queue_thread([&] { queue_ioc.run(); });
+  auto dns_work = asio::make_work_guard(dns_ioc);
+  std::thread dns_thread([&] { dns_ioc.run(); });
   if (auto st = scheduler.recover(); !st) {
     lg.critical("cannot read the spool: {}", st.error().message);
     queue_ioc.stop();
     queue_thread.join();
+    dns_ioc.stop();
+    dns_thread.join();
     return 1;
   }
 
@@ -150,6 +193,8 @@ int run(std::shared_ptr<const config::Config> config) {
   delivery_pool.join();
   queue_ioc.stop();
   queue_thread.join();
+  dns_ioc.stop();
+  dns_thread.join();
   control.stop();
   spool.reset();  // the committer finishes every commit still waiting
   lg.info("stopped");

@@ -1,4 +1,4 @@
-// SpoolIngress and LocalCourier; see wiring.hpp.
+// SpoolIngress and RoutingCourier; see wiring.hpp.
 #include "app/wiring.hpp"
 
 #include <boost/asio/post.hpp>
@@ -6,6 +6,24 @@
 #include "mail/address.hpp"
 
 namespace tern::app {
+namespace {
+// Destination names of the local transports; remote ones are domains or "[host]:port".
+constexpr std::string_view local_destination = "local";
+constexpr std::string_view discard_destination = "discard";
+
+outbound::NextHop next_hop(const config::Config& c, const std::string& domain) {
+  outbound::NextHop hop;
+  if (c.smarthost) {
+    hop.host = c.smarthost->host;
+    hop.domain = c.smarthost->domain;
+    hop.port = c.smarthost->port;
+  } else {
+    hop.domain = domain;
+    hop.port = c.smtp_client.port;
+  }
+  return hop;
+}
+}  // namespace
 
 void SpoolIngress::accept(spool::Envelope envelope, std::string message, Done done) {
   auto body = std::make_shared<const std::string>(std::move(message));
@@ -17,45 +35,50 @@ void SpoolIngress::accept(spool::Envelope envelope, std::string message, Done do
   });
 }
 
-LocalCourier::LocalCourier(const config::Current& config, boost::asio::thread_pool& pool)
-    : config_(config), pool_(pool) {}
+RoutingCourier::RoutingCourier(const config::Current& config, boost::asio::thread_pool& pool,
+                               outbound::Client& smtp)
+    : config_(config), pool_(pool), smtp_(smtp) {}
 
-void LocalCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
-                           std::vector<std::size_t> recipients,
-                           std::shared_ptr<const std::string> message, Done done) {
+std::string RoutingCourier::destination(const spool::Envelope& envelope,
+                                        std::size_t index) const {
+  auto config = config_.get();
+  const auto& domain = envelope.recipients[index].domain;
+  if (const config::Transport* t = config->transport_for(domain))
+    return std::string(*t == config::Transport::discard ? discard_destination
+                                                        : local_destination);
+  return next_hop(*config, domain).key();
+}
+
+void RoutingCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
+                             std::vector<std::size_t> recipients,
+                             std::shared_ptr<const std::string> message, Done done) {
   auto config = config_.get();  // one configuration for the whole attempt
-  std::vector<mail::Outcome> outcomes(recipients.size());
-  bool needs_disk = false;
-  for (std::size_t k = 0; k < recipients.size(); ++k) {
-    auto& r = envelope->recipients[recipients[k]];
-    const config::Transport* t = config->transport_for(r.domain);
-    if (!t)
-      outcomes[k] = mail::Outcome::deferred(
-          "4.4.0", "none", "remote delivery is not available in this version; message kept");
-    else if (*t == config::Transport::discard)
-      outcomes[k] = mail::Outcome::sent("none", "discarded");
-    else
-      needs_disk = true;
+  const auto& first = envelope->recipients[recipients.front()];
+  const config::Transport* t = config->transport_for(first.domain);
+  if (!t) {
+    smtp_.deliver(next_hop(*config, first.domain), std::move(envelope), std::move(recipients),
+                  std::move(message), std::move(done));
+    return;
   }
-  if (!needs_disk) {
-    done(std::move(outcomes));
+  if (*t == config::Transport::discard) {
+    done(std::vector<mail::Outcome>(recipients.size(),
+                                    mail::Outcome::sent("none", "discarded")));
     return;
   }
   boost::asio::post(pool_, [config, envelope, recipients = std::move(recipients), message,
-                            outcomes = std::move(outcomes), done = std::move(done)]() mutable {
+                            done = std::move(done)]() mutable {
     delivery::Maildir maildir(config->maildir_root, config->hostname);
-    for (std::size_t k = 0; k < recipients.size(); ++k) {
-      auto& r = envelope->recipients[recipients[k]];
-      const config::Transport* t = config->transport_for(r.domain);
-      if (!t || *t != config::Transport::maildir) continue;
+    std::vector<mail::Outcome> outcomes;
+    for (std::size_t i : recipients) {
+      auto& r = envelope->recipients[i];
       auto addr = mail::parse_mailbox(r.address, /*allow_utf8=*/true);
       if (!addr) {
-        outcomes[k] = mail::Outcome::bounced("5.1.3", "local", "recipient address is malformed");
+        outcomes.push_back(mail::Outcome::bounced("5.1.3", "local", "recipient address is malformed"));
         continue;
       }
-      std::string key = envelope->id + "_" + std::to_string(recipients[k]);
-      outcomes[k] = maildir.deliver(envelope->sender, r.address, addr->local, r.domain, *message,
-                                    key, envelope->arrival);
+      std::string key = envelope->id + "_" + std::to_string(i);
+      outcomes.push_back(maildir.deliver(envelope->sender, r.address, addr->local, r.domain,
+                                         *message, key, envelope->arrival));
     }
     done(std::move(outcomes));
   });

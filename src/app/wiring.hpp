@@ -1,6 +1,7 @@
 // The concrete pieces ternd plugs into the seams of inbound/ and queue/: the Ingress that
 // commits to the spool and hands over to the scheduler, and the Courier that routes each
-// recipient to its transport (maildir, discard; remote domains wait for outbound/).
+// recipient to its transport: maildir and discard for our domains, the SMTP client for the
+// rest (to their MX hosts, or to the smarthost).
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
@@ -9,6 +10,7 @@
 #include "config/current.hpp"
 #include "delivery/maildir.hpp"
 #include "inbound/ingress.hpp"
+#include "outbound/client.hpp"
 #include "queue/courier.hpp"
 #include "queue/scheduler.hpp"
 #include "spool/spool.hpp"
@@ -26,10 +28,13 @@ class SpoolIngress final : public inbound::Ingress {
   queue::Scheduler& scheduler_;
 };
 
-class LocalCourier final : public queue::Courier {
+class RoutingCourier final : public queue::Courier {
  public:
-  // Maildir writes (with their fsyncs) run on `pool`, never on an event loop.
-  LocalCourier(const config::Current& config, boost::asio::thread_pool& pool);
+  // Maildir writes (with their fsyncs) run on `pool`, never on an event loop; remote
+  // recipients go to `smtp`.
+  RoutingCourier(const config::Current& config, boost::asio::thread_pool& pool,
+                 outbound::Client& smtp);
+  std::string destination(const spool::Envelope& envelope, std::size_t index) const override;
   void deliver(std::shared_ptr<const spool::Envelope> envelope,
                std::vector<std::size_t> recipients, std::shared_ptr<const std::string> message,
                Done done) override;
@@ -37,6 +42,7 @@ class LocalCourier final : public queue::Courier {
  private:
   const config::Current& config_;
   boost::asio::thread_pool& pool_;
+  outbound::Client& smtp_;
 };
 
 }  // namespace tern::app

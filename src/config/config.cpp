@@ -193,10 +193,90 @@ void load_limits(const toml::table& t, Limits& limits, Problems& problems) {
     limits.data_timeout = std::chrono::seconds(*v);
 }
 
+// "[host]:port", "[host]", "domain", "domain:port".
+bool parse_smarthost(std::string_view text, Smarthost& out) {
+  std::string_view name = text;
+  std::string_view port;
+  bool bracketed = !text.empty() && text.front() == '[';
+  if (bracketed) {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close < 2) return false;
+    name = text.substr(1, close - 1);
+    auto rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+    }
+  } else if (auto colon = text.rfind(':'); colon != std::string_view::npos) {
+    name = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (!port.empty()) {
+    auto p = plain_number(port);
+    if (!p || *p == 0 || *p > 65535) return false;
+    out.port = static_cast<std::uint16_t>(*p);
+  }
+  if (bracketed && parse_ip(name)) {
+    out.host = std::string(name);
+    return true;
+  }
+  auto ascii = mail::domain_to_ascii(name);
+  if (ascii.empty()) return false;
+  (bracketed ? out.host : out.domain) = ascii;
+  return true;
+}
+
+void load_dns(const toml::table& t, Dns& dns, Problems& problems) {
+  check_keys(t, "dns", {"forwarders", "stub_zones", "ip_version"}, problems);
+  dns.forwarders = get_strings(t, "forwarders", "dns", problems);
+  if (const toml::node* n = t.get("stub_zones")) {
+    if (auto* zones = n->as_table()) {
+      for (auto&& [zone, servers] : *zones) {
+        std::vector<std::string> list;
+        if (auto* a = servers.as_array())
+          for (auto&& e : *a)
+            if (auto s = e.value<std::string>()) list.push_back(*s);
+        if (list.empty())
+          problems.add(servers, "dns.stub_zones." + std::string(zone.str()) +
+                                    " must be a list of servers such as [\"127.0.0.1@5353\"]");
+        else
+          dns.stub_zones[std::string(zone.str())] = std::move(list);
+      }
+    } else {
+      problems.add(*n, "dns.stub_zones must be a table: zone = [\"server\", ...]");
+    }
+  }
+  if (auto s = get_string(t, "ip_version", "dns", problems)) {
+    if (*s == "ipv4") dns.ip_version = IpVersion::ipv4;
+    else if (*s == "ipv6") dns.ip_version = IpVersion::ipv6;
+    else if (*s == "both") dns.ip_version = IpVersion::both;
+    else if (*s == "prefer-ipv6") dns.ip_version = IpVersion::prefer_ipv6;
+    else problems.add(*t.get("ip_version"),
+                      "dns.ip_version must be \"ipv4\", \"ipv6\", \"both\" or \"prefer-ipv6\"");
+  }
+}
+
+void load_smtp_client(const toml::table& t, SmtpClient& c, Problems& problems) {
+  check_keys(t, "delivery.smtp",
+             {"port", "destination_concurrency", "max_deliveries", "connect_timeout"}, problems);
+  const std::string_view where = "delivery.smtp";
+  if (auto v = get_number(t, "port", where, problems, plain_number, "a port number")) {
+    if (*v == 0 || *v > 65535) problems.add(*t.get("port"), "delivery.smtp.port must be 1 to 65535");
+    else c.port = static_cast<std::uint16_t>(*v);
+  }
+  if (auto v = get_number(t, "destination_concurrency", where, problems, plain_number, "a number"))
+    c.destination_concurrency = narrow(*v);
+  if (auto v = get_number(t, "max_deliveries", where, problems, plain_number, "a number"))
+    c.max_deliveries = narrow(*v);
+  if (auto v = get_number(t, "connect_timeout", where, problems, parse_seconds,
+                          "a duration such as 30 or \"30s\""))
+    c.connect_timeout = std::chrono::seconds(*v);
+}
+
 void load_tables(const toml::table& root, Config& c, Problems& problems) {
   check_keys(root, "",
              {"server", "spool", "listener", "domains", "delivery", "relay", "transport",
-              "limits", "smtp", "log"},
+              "limits", "smtp", "log", "dns", "queue"},
              problems);
   auto table = [&](std::string_view key) -> const toml::table* {
     const toml::node* n = root.get(key);
@@ -255,7 +335,11 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
     }
   }
   if (auto* t = table("delivery")) {
-    check_keys(*t, "delivery", {"maildir"}, problems);
+    check_keys(*t, "delivery", {"maildir", "smtp"}, problems);
+    if (const toml::node* n = t->get("smtp")) {
+      if (auto* m = n->as_table()) load_smtp_client(*m, c.smtp_client, problems);
+      else problems.add(*n, "delivery.smtp must be a table");
+    }
     if (const toml::node* n = t->get("maildir")) {
       if (auto* m = n->as_table()) {
         check_keys(*m, "delivery.maildir", {"root"}, problems);
@@ -266,7 +350,13 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
     }
   }
   if (auto* t = table("relay")) {
-    check_keys(*t, "relay", {"networks"}, problems);
+    check_keys(*t, "relay", {"networks", "smarthost"}, problems);
+    if (auto s = get_string(*t, "smarthost", "relay", problems)) {
+      Smarthost h;
+      if (parse_smarthost(*s, h)) c.smarthost = h;
+      else problems.add(*t->get("smarthost"), "relay.smarthost '" + *s +
+                                                  "' is not \"[host]:port\", \"[host]\" or \"domain\"");
+    }
     for (auto& s : get_strings(*t, "networks", "relay", problems)) {
       if (auto net = Network::parse(s))
         c.relay_networks.push_back(*net);
@@ -289,6 +379,18 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
     }
   }
   if (auto* t = table("limits")) load_limits(*t, c.limits, problems);
+  if (auto* t = table("dns")) load_dns(*t, c.dns, problems);
+  if (auto* t = table("queue")) {
+    check_keys(*t, "queue", {"first_retry", "max_retry", "lifetime"}, problems);
+    auto duration = [&](std::string_view key, std::chrono::seconds& out) {
+      if (auto v = get_number(*t, key, "queue", problems, parse_seconds,
+                              "a duration such as 300 or \"5m\""))
+        out = std::chrono::seconds(*v);
+    };
+    duration("first_retry", c.queue.first_retry);
+    duration("max_retry", c.queue.max_retry);
+    duration("lifetime", c.queue.lifetime);
+  }
   if (auto* t = table("smtp")) {
     check_keys(*t, "smtp", {"bare_line_endings"}, problems);
     if (auto s = get_string(*t, "bare_line_endings", "smtp", problems)) {
@@ -334,6 +436,19 @@ void check_ranges(const toml::table& root, const Config& c, Problems& problems) 
        86400, "1 second to 1 day"},
       {"limits", "data_timeout", static_cast<std::uint64_t>(l.data_timeout.count()), 1, 86400,
        "1 second to 1 day"},
+      {"delivery.smtp", "destination_concurrency", c.smtp_client.destination_concurrency, 1,
+       10'000, "1 to 10000"},
+      {"delivery.smtp", "max_deliveries", c.smtp_client.max_deliveries, 1, 100'000,
+       "1 to 100000"},
+      {"delivery.smtp", "connect_timeout",
+       static_cast<std::uint64_t>(c.smtp_client.connect_timeout.count()), 1, 3600,
+       "1 second to 1 hour"},
+      {"queue", "first_retry", static_cast<std::uint64_t>(c.queue.first_retry.count()), 1,
+       86400, "1 second to 1 day"},
+      {"queue", "max_retry", static_cast<std::uint64_t>(c.queue.max_retry.count()), 1,
+       7 * 86400, "1 second to 7 days"},
+      {"queue", "lifetime", static_cast<std::uint64_t>(c.queue.lifetime.count()), 60,
+       100 * 86400, "1 minute to 100 days"},
   };
   for (auto& r : ranges)
     if (r.value < r.min || r.value > r.max)

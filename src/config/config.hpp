@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,43 @@ enum class BareLineEndings : std::uint8_t { reject, normalize };
 
 enum class Transport : std::uint8_t { maildir, discard };
 
+// A relay for all non-local mail (Postfix relayhost): "[host]:port" names the host itself
+// (no MX lookup); "domain" or "domain:port" looks up the domain's MX hosts.
+struct Smarthost {
+  std::string host;    // with brackets: the host to connect to
+  std::string domain;  // without: the domain whose MX hosts are used
+  std::uint16_t port = 25;
+};
+
+enum class IpVersion : std::uint8_t { ipv4, ipv6, both, prefer_ipv6 };
+
+// How DNS questions are answered (dns/): the system resolver unless forwarders or stub zones
+// are given.
+struct Dns {
+  std::vector<std::string> forwarders;  // "192.0.2.53", "127.0.0.1@5353"
+  std::map<std::string, std::vector<std::string>> stub_zones;  // zone → servers
+  IpVersion ip_version = IpVersion::both;
+};
+
+// The SMTP client (outbound/).
+struct SmtpClient {
+  std::uint16_t port = 25;  // the port of MX hosts (Postfix smtp_tcp_port); tests change it
+  // Connections at once to one destination (Postfix default_destination_concurrency_limit).
+  std::uint32_t destination_concurrency = 20;
+  // Deliveries at once in total, all destinations together.
+  std::uint32_t max_deliveries = 256;
+  std::chrono::seconds connect_timeout{30};  // Postfix smtp_connect_timeout
+};
+
+// Retries and queue lifetime (queue/).
+struct QueueTimes {
+  // First retry after about a minute, doubling up to about an hour, ±20% jitter.
+  std::chrono::seconds first_retry{60};
+  std::chrono::seconds max_retry{3600};
+  // Postfix maximal_queue_lifetime: 5 days, then the message bounces.
+  std::chrono::seconds lifetime{5 * 86400};
+};
+
 struct Config {
   std::string source;          // the file it came from, for messages
   std::string hostname;        // server.hostname: greeting, Received, bounces
@@ -63,6 +101,10 @@ struct Config {
   std::vector<std::string> local_domains;    // lower-case A-labels
   std::string maildir_root;
   std::vector<Network> relay_networks;
+  std::optional<Smarthost> smarthost;
+  Dns dns;
+  SmtpClient smtp_client;
+  QueueTimes queue;
   std::map<std::string, Transport> transports;  // domain → transport (lower-case A-label)
   Limits limits;
   BareLineEndings bare_line_endings = BareLineEndings::reject;

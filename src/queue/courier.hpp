@@ -18,7 +18,13 @@ class Courier {
   using Done = std::function<void(std::vector<mail::Outcome>)>;
   virtual ~Courier() = default;
 
-  // Attempts delivery of `message` to envelope->recipients[i] for each i in `recipients`.
+  // The destination queue of envelope.recipients[index]: recipients with the same
+  // destination are delivered together and share its concurrency limit ("example.net",
+  // "[relay.example]:587", "local"). Must be cheap: no I/O, no waiting.
+  virtual std::string destination(const spool::Envelope& envelope, std::size_t index) const = 0;
+
+  // Attempts delivery of `message` to envelope->recipients[i] for each i in `recipients`
+  // (all of one destination).
   // Calls `done` exactly once, from any thread, with one Outcome per entry of `recipients`
   // in the same order. Must not block the caller: slow work runs elsewhere.
   virtual void deliver(std::shared_ptr<const spool::Envelope> envelope,

@@ -2,6 +2,7 @@
 #include "queue/scheduler.hpp"
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <future>
 #include <cmath>
 #include <random>
@@ -24,7 +25,9 @@ struct Scheduler::Entry {
   std::shared_ptr<const std::string> message;  // null: read from the spool when needed
   double arrived = 0;   // arrival, with sub-second precision when known
   double queued = 0;    // when the scheduler took it
-  bool in_flight = false;
+  std::uint32_t outstanding = 0;  // destination groups of this attempt not yet finished
+  std::shared_ptr<const spool::Envelope> snapshot;  // what the couriers of this attempt see
+  double started = 0;
   bool removed = false;  // deleted while in flight: drop when the attempt returns
   bool waiting = false;  // in fresh_/retry_ already
 };
@@ -116,7 +119,7 @@ void Scheduler::pump() {
     auto e = std::move(line.front());
     line.pop_front();
     e->waiting = false;
-    if (e->removed || e->in_flight || e->envelope->held) continue;
+    if (e->removed || e->outstanding > 0 || e->envelope->held) continue;
     start(std::move(e));
   }
 }
@@ -153,24 +156,61 @@ void Scheduler::start(std::shared_ptr<Entry> e) {
     e->message = std::make_shared<const std::string>(std::move(**body));
     memory_ += e->message->size();
   }
-  e->in_flight = true;
+  e->started = now_seconds();
+  // The couriers get a snapshot; outcomes are applied here, on the strand.
+  e->snapshot = std::make_shared<const spool::Envelope>(env);
+  // One job per destination (next-hop queue), each under that destination's limit.
+  std::vector<Job> jobs;
+  for (std::size_t i : due) {
+    std::string dest = courier_.destination(env, i);
+    auto job = std::find_if(jobs.begin(), jobs.end(), [&](const Job& j) { return j.destination == dest; });
+    if (job == jobs.end()) jobs.push_back(Job{e, {i}, std::move(dest)});
+    else job->recipients.push_back(i);
+  }
+  e->outstanding = static_cast<std::uint32_t>(jobs.size());
+  for (auto& job : jobs) {
+    auto& d = destinations_[job.destination];
+    if (d.active < settings_.destination_concurrency) launch(std::move(job));
+    else d.waiting.push_back(std::move(job));
+  }
+}
+
+void Scheduler::launch(Job job) {
+  ++destinations_[job.destination].active;
   ++in_flight_;
-  double started = now_seconds();
-  // The courier gets a snapshot; outcomes are applied here, on the strand.
-  auto snapshot = std::make_shared<const spool::Envelope>(env);
-  courier_.deliver(snapshot, due, e->message,
-                   [this, e, due, started](std::vector<mail::Outcome> outcomes) mutable {
-                     asio::post(ioc_, [this, e, due = std::move(due), started,
+  auto e = job.entry;
+  auto recipients = job.recipients;  // copied before `job` moves into the callback
+  courier_.deliver(e->snapshot, std::move(recipients), e->message,
+                   [this, job = std::move(job)](std::vector<mail::Outcome> outcomes) mutable {
+                     asio::post(ioc_, [this, job = std::move(job),
                                        outcomes = std::move(outcomes)]() mutable {
-                       finish(e, std::move(due), std::move(outcomes), started);
+                       finish(std::move(job), std::move(outcomes));
                      });
                    });
 }
 
-void Scheduler::finish(std::shared_ptr<Entry> e, std::vector<std::size_t> rcpts,
-                       std::vector<mail::Outcome> outcomes, double started) {
-  e->in_flight = false;
+void Scheduler::finish(Job job, std::vector<mail::Outcome> outcomes) {
   --in_flight_;
+  auto dest = destinations_.find(job.destination);
+  --dest->second.active;
+  // The destination's next waiting job takes the freed place (a removed message's job is
+  // dropped, and counted as finished for its entry).
+  while (!dest->second.waiting.empty() &&
+         dest->second.active < settings_.destination_concurrency) {
+    Job next = std::move(dest->second.waiting.front());
+    dest->second.waiting.pop_front();
+    if (next.entry->removed) {
+      --next.entry->outstanding;
+      continue;
+    }
+    launch(std::move(next));
+  }
+  if (dest->second.active == 0 && dest->second.waiting.empty()) destinations_.erase(dest);
+
+  auto e = job.entry;
+  const auto& rcpts = job.recipients;
+  const double started = e->started;
+  --e->outstanding;
   auto& env = *e->envelope;
   double done = now_seconds();
   for (std::size_t k = 0; k < rcpts.size() && k < outcomes.size(); ++k) {
@@ -186,10 +226,11 @@ void Scheduler::finish(std::shared_ptr<Entry> e, std::vector<std::size_t> rcpts,
         env.id, r.address, o.relay, done - e->arrived, e->queued - e->arrived,
         started - e->queued, done - started, o.dsn, mail::status_word(o.kind), o.text);
   }
-  if (e->removed) {
+  if (e->removed || e->outstanding > 0) {
     pump();
     return;
   }
+  e->snapshot.reset();
   // The first attempt is over: the body goes back to the spool's keeping.
   if (e->message) memory_ -= e->message->size();
   e->message.reset();
@@ -258,7 +299,7 @@ void Scheduler::on_timer() {
     auto id = timers_.begin()->second;
     timers_.erase(timers_.begin());
     auto it = entries_.find(id);
-    if (it == entries_.end() || it->second->waiting || it->second->in_flight) continue;
+    if (it == entries_.end() || it->second->waiting || it->second->outstanding > 0) continue;
     it->second->waiting = true;
     retry_.push_back(it->second);
   }

@@ -26,6 +26,10 @@ namespace tern::queue {
 struct Settings {
   // Deliveries in progress at once; beyond it messages wait their turn in line.
   std::uint32_t max_in_flight = 256;
+  // Deliveries in progress at once to one destination (Postfix
+  // default_destination_concurrency_limit = 20): a slow or dead destination holds at most
+  // this many places, never all of them.
+  std::uint32_t destination_concurrency = 20;
   // First retry after about a minute, doubling to at most an hour (Postfix:
   // minimal_backoff_time 300s, maximal_backoff_time 4000s), with ±20% jitter.
   std::chrono::seconds first_retry{60};
@@ -56,11 +60,21 @@ class Scheduler {
 
  private:
   struct Entry;
+  // The recipients of one message that go to one destination, delivered together.
+  struct Job {
+    std::shared_ptr<Entry> entry;
+    std::vector<std::size_t> recipients;
+    std::string destination;
+  };
+  struct Destination {
+    std::uint32_t active = 0;
+    std::deque<Job> waiting;
+  };
   void enqueue_fresh(std::shared_ptr<Entry> e);
   void pump();
   void start(std::shared_ptr<Entry> e);
-  void finish(std::shared_ptr<Entry> e, std::vector<std::size_t> rcpts,
-              std::vector<mail::Outcome> outcomes, double started);
+  void launch(Job job);
+  void finish(Job job, std::vector<mail::Outcome> outcomes);
   void back_off(spool::Envelope& env);
   void wait_until_due(const std::shared_ptr<Entry>& e);
   void arm_timer();
@@ -73,6 +87,7 @@ class Scheduler {
   std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
   std::deque<std::shared_ptr<Entry>> fresh_, retry_;
   bool take_retry_next_ = false;
+  std::unordered_map<std::string, Destination> destinations_;
   std::multimap<std::int64_t, std::string> timers_;  // due (unix s) → queue ID
   boost::asio::steady_timer timer_;
   std::int64_t timer_due_ = 0;

@@ -45,8 +45,12 @@ def wait_port(host, port, timeout=10.0):
 class Tern:
     """A ternd process with its own directory."""
 
+    # Where remote mail goes unless a test says otherwise: a loopback port nothing listens
+    # on, so relayed messages are deferred and stay queued, visible to ternctl, with no DNS.
+    DEAD_SMARTHOST = "[127.0.0.1]:9"
+
     def __init__(self, root: Path, extra: str = "", listeners=None, relay=None, user="root",
-                 host="127.0.0.1"):
+                 host="127.0.0.1", smarthost=DEAD_SMARTHOST):
         self.root = root
         self.host = host
         self.port = free_port(host)
@@ -72,10 +76,18 @@ local = ["localhost", "example.test"]
 root = "{self.mail}"
 [relay]
 networks = {relay!r}
+smarthost = "{smarthost}"
 """.replace("'", '"')
         for l in listeners:
             text += f'[[listener]]\naddress = "{l}"\n'
         self.config.write_text(text + extra)
+
+    def start_with_smarthost(self, smarthost):
+        """Starts with [relay] smarthost set to `smarthost` instead of the dead one."""
+        text = self.config.read_text()
+        text = text.replace(f'smarthost = "{self.DEAD_SMARTHOST}"', f'smarthost = "{smarthost}"', 1)
+        self.config.write_text(text)
+        return self.start()
 
     def start(self):
         self.log_file = open(self.log_path, "ab")

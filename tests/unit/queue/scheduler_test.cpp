@@ -26,6 +26,10 @@ class ScriptedCourier : public Courier {
   std::promise<void>* on_call = nullptr;
   int notify_after = 0;
 
+  std::string destination(const spool::Envelope& e, std::size_t i) const override {
+    return e.recipients[i].domain;
+  }
+
   void deliver(std::shared_ptr<const spool::Envelope>, std::vector<std::size_t> recipients,
                std::shared_ptr<const std::string> message, Done done) override {
     std::vector<mail::Outcome> out;
