@@ -40,6 +40,7 @@ dns::Options dns_options(const config::Config& c) {
   dns::Options o;
   o.forwarders = c.dns.forwarders;
   o.stub_zones = c.dns.stub_zones;
+  o.timeout = c.dns.timeout;
   return o;
 }
 

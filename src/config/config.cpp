@@ -227,7 +227,7 @@ bool parse_smarthost(std::string_view text, Smarthost& out) {
 }
 
 void load_dns(const toml::table& t, Dns& dns, Problems& problems) {
-  check_keys(t, "dns", {"forwarders", "stub_zones", "ip_version"}, problems);
+  check_keys(t, "dns", {"forwarders", "stub_zones", "ip_version", "timeout"}, problems);
   dns.forwarders = get_strings(t, "forwarders", "dns", problems);
   if (const toml::node* n = t.get("stub_zones")) {
     if (auto* zones = n->as_table()) {
@@ -254,6 +254,9 @@ void load_dns(const toml::table& t, Dns& dns, Problems& problems) {
     else problems.add(*t.get("ip_version"),
                       "dns.ip_version must be \"ipv4\", \"ipv6\", \"both\" or \"prefer-ipv6\"");
   }
+  if (auto v = get_number(t, "timeout", "dns", problems, parse_seconds,
+                          "a duration such as 30 or \"30s\""))
+    dns.timeout = std::chrono::seconds(*v);
 }
 
 void load_smtp_client(const toml::table& t, SmtpClient& c, Problems& problems) {
@@ -443,6 +446,8 @@ void check_ranges(const toml::table& root, const Config& c, Problems& problems) 
       {"delivery.smtp", "connect_timeout",
        static_cast<std::uint64_t>(c.smtp_client.connect_timeout.count()), 1, 3600,
        "1 second to 1 hour"},
+      {"dns", "timeout", static_cast<std::uint64_t>(c.dns.timeout.count()), 1, 600,
+       "1 second to 10 minutes"},
       {"queue", "first_retry", static_cast<std::uint64_t>(c.queue.first_retry.count()), 1,
        86400, "1 second to 1 day"},
       {"queue", "max_retry", static_cast<std::uint64_t>(c.queue.max_retry.count()), 1,

@@ -68,6 +68,9 @@ struct Dns {
   std::vector<std::string> forwarders;  // "192.0.2.53", "127.0.0.1@5353"
   std::map<std::string, std::vector<std::string>> stub_zones;  // zone → servers
   IpVersion ip_version = IpVersion::both;
+  // How long one question waits for its answer before the delivery attempt is deferred
+  // (dns::default_query_timeout); tests shorten it to see a silent server's answer.
+  std::chrono::seconds timeout{30};
 };
 
 // The SMTP client (outbound/).

@@ -102,6 +102,21 @@ TEST(Config, SizesAndDurations) {
   EXPECT_EQ((*c)->limits.command_timeout.count(), 120);
 }
 
+TEST(Config, DnsTimeout) {
+  auto c = load(write_temp(example));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ((*c)->dns.timeout.count(), 30);
+  c = load(write_temp(std::string(example) + "[dns]\ntimeout = \"2s\"\n"));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ((*c)->dns.timeout.count(), 2);
+  std::string path = write_temp(std::string(example) + "[dns]\ntimeout = 0\n");
+  c = load(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find(path + ":17: dns.timeout must be 1 second to 10 minutes"),
+            std::string::npos)
+      << c.error().message;
+}
+
 TEST(Config, SyntaxErrorHasLine) {
   std::string path = write_temp("[server]\nhostname = \n");
   auto c = load(path);
