@@ -15,6 +15,7 @@
 
 #include "app/control.hpp"
 #include "app/control_server.hpp"
+#include "app/notices.hpp"
 #include "app/wiring.hpp"
 #include "config/config.hpp"
 #include "core/log.hpp"
@@ -63,6 +64,8 @@ queue::Settings queue_settings(const config::Config& c) {
   s.destination_concurrency = c.smtp_client.destination_concurrency;
   s.first_retry = c.queue.first_retry;
   s.max_retry = c.queue.max_retry;
+  s.lifetime = c.queue.lifetime;
+  s.delay_warning = c.queue.delay_warning;
   return s;
 }
 
@@ -133,8 +136,10 @@ int run(std::shared_ptr<const config::Config> config) {
   }
   outbound::Client smtp_client(workers, **resolver, client_settings(*config));
   app::RoutingCourier courier(current, delivery_pool, smtp_client);
-  queue::Scheduler scheduler(queue_ioc, *spool, courier, queue_settings(*config));
+  app::DsnNotifier notifier(current);
+  queue::Scheduler scheduler(queue_ioc, *spool, courier, queue_settings(*config), &notifier);
   app::SpoolIngress ingress(*spool, scheduler);
+  notifier.attach(ingress);
 
   app::ControlServer control(queue_ioc, scheduler, app::control_socket_path(config->spool_path));
   if (auto st = control.start(); !st) {

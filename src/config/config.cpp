@@ -384,7 +384,7 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
   if (auto* t = table("limits")) load_limits(*t, c.limits, problems);
   if (auto* t = table("dns")) load_dns(*t, c.dns, problems);
   if (auto* t = table("queue")) {
-    check_keys(*t, "queue", {"first_retry", "max_retry", "lifetime"}, problems);
+    check_keys(*t, "queue", {"first_retry", "max_retry", "lifetime", "delay_warning"}, problems);
     auto duration = [&](std::string_view key, std::chrono::seconds& out) {
       if (auto v = get_number(*t, key, "queue", problems, parse_seconds,
                               "a duration such as 300 or \"5m\""))
@@ -393,6 +393,7 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
     duration("first_retry", c.queue.first_retry);
     duration("max_retry", c.queue.max_retry);
     duration("lifetime", c.queue.lifetime);
+    duration("delay_warning", c.queue.delay_warning);
   }
   if (auto* t = table("smtp")) {
     check_keys(*t, "smtp", {"bare_line_endings"}, problems);
@@ -452,8 +453,11 @@ void check_ranges(const toml::table& root, const Config& c, Problems& problems) 
        86400, "1 second to 1 day"},
       {"queue", "max_retry", static_cast<std::uint64_t>(c.queue.max_retry.count()), 1,
        7 * 86400, "1 second to 7 days"},
-      {"queue", "lifetime", static_cast<std::uint64_t>(c.queue.lifetime.count()), 60,
-       100 * 86400, "1 minute to 100 days"},
+      // 0 as in Postfix: a message that cannot be delivered at the first try is returned.
+      {"queue", "lifetime", static_cast<std::uint64_t>(c.queue.lifetime.count()), 0,
+       100 * 86400, "0 to 100 days"},
+      {"queue", "delay_warning", static_cast<std::uint64_t>(c.queue.delay_warning.count()), 0,
+       100 * 86400, "0 (no warnings) to 100 days"},
   };
   for (auto& r : ranges)
     if (r.value < r.min || r.value > r.max)

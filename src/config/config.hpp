@@ -90,6 +90,10 @@ struct QueueTimes {
   std::chrono::seconds max_retry{3600};
   // Postfix maximal_queue_lifetime: 5 days, then the message bounces.
   std::chrono::seconds lifetime{5 * 86400};
+  // A delay notification after 4 hours (Postfix delay_warning_time, off there by default;
+  // RFC 3461 §4.1 lets the MTA send it when NOTIFY is absent, and senders want to know).
+  // 0 turns delay notifications off.
+  std::chrono::seconds delay_warning{4 * 3600};
 };
 
 struct Config {

@@ -91,8 +91,12 @@ mail::Outcome Maildir::deliver(std::string_view sender, std::string_view recipie
   std::string name = file_name(arrival, key, hostname_, text.size());
   std::string final_path = box + "/new/" + name;
   struct stat st{};
-  if (::stat(final_path.c_str(), &st) == 0)
-    return mail::Outcome::sent("local", "delivered to maildir (found from an earlier attempt)");
+  if (::stat(final_path.c_str(), &st) == 0) {
+    auto done =
+        mail::Outcome::sent("local", "delivered to maildir (found from an earlier attempt)");
+    done.final_delivery = true;
+    return done;
+  }
   std::string tmp = box + "/tmp/" + name;
   // A file left in tmp/ by an attempt that died is replaced.
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -110,7 +114,9 @@ mail::Outcome Maildir::deliver(std::string_view sender, std::string_view recipie
     return io_failure("cannot rename into", box + "/new", err);
   }
   if (!fsync_dir(box + "/new")) return io_failure("cannot sync", box + "/new", errno);
-  return mail::Outcome::sent("local", "delivered to maildir");
+  auto done = mail::Outcome::sent("local", "delivered to maildir");
+  done.final_delivery = true;
+  return done;
 }
 
 }  // namespace tern::delivery

@@ -160,11 +160,19 @@ asio::awaitable<std::vector<mail::Outcome>> Connection::send(
   // A reply from the server becomes an outcome: 2xx sent, 4xx deferred, 5xx bounced.
   auto from_reply = [&](const Reply& r, std::string_view command) {
     std::string dsn = smtp::enhanced_or_default(r);
-    if (r.code < 400) return mail::Outcome::sent(relay, r.log_text());
-    std::string text = "host " + host + " said: " + r.log_text() + " (in reply to " +
-                       std::string(command) + " command)";
-    return r.code < 500 ? mail::Outcome::deferred(dsn, relay, text)
-                        : mail::Outcome::bounced(dsn, relay, text);
+    mail::Outcome o;
+    if (r.code < 400) {
+      o = mail::Outcome::sent(relay, r.log_text());
+      o.hop_reports = extensions_.dsn;
+    } else {
+      std::string text = "host " + host + " said: " + r.log_text() + " (in reply to " +
+                         std::string(command) + " command)";
+      o = r.code < 500 ? mail::Outcome::deferred(dsn, relay, text)
+                       : mail::Outcome::bounced(dsn, relay, text);
+    }
+    o.remote_host = endpoint_.name;
+    o.remote_reply = r.log_text();
+    return o;
   };
   auto connection_lost = [&](std::string_view during) {
     settle_all(mail::Outcome::deferred("4.4.2", relay, lost(during)));

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/log.hpp"
+#include "smtp/params.hpp"
 
 namespace tern::queue {
 namespace asio = boost::asio;
@@ -27,14 +28,20 @@ struct Scheduler::Entry {
   double queued = 0;    // when the scheduler took it
   std::uint32_t outstanding = 0;  // destination groups of this attempt not yet finished
   std::shared_ptr<const spool::Envelope> snapshot;  // what the couriers of this attempt see
+  std::vector<Notice> notices;  // reports due from this attempt, made when it is over
   double started = 0;
   bool removed = false;  // deleted while in flight: drop when the attempt returns
   bool waiting = false;  // in fresh_/retry_ already
 };
 
 Scheduler::Scheduler(asio::io_context& ioc, spool::Spool& spool, Courier& courier,
-                     Settings settings)
-    : ioc_(ioc), spool_(spool), courier_(courier), settings_(settings), timer_(ioc) {}
+                     Settings settings, Notifier* notifier)
+    : ioc_(ioc),
+      spool_(spool),
+      courier_(courier),
+      settings_(settings),
+      notifier_(notifier),
+      timer_(ioc) {}
 
 Scheduler::~Scheduler() = default;
 
@@ -209,27 +216,101 @@ void Scheduler::finish(Job job, std::vector<mail::Outcome> outcomes) {
 
   auto e = job.entry;
   const auto& rcpts = job.recipients;
-  const double started = e->started;
   --e->outstanding;
-  auto& env = *e->envelope;
   double done = now_seconds();
-  for (std::size_t k = 0; k < rcpts.size() && k < outcomes.size(); ++k) {
-    auto& r = env.recipients[rcpts[k]];
-    auto& o = outcomes[k];
-    ++r.status.attempts;
-    r.status.last_error = o.kind == mail::Outcome::Kind::sent ? "" : o.dsn + " " + o.text;
-    if (o.kind == mail::Outcome::Kind::sent) r.status.state = spool::RecipientState::delivered;
-    if (o.kind == mail::Outcome::Kind::bounced) r.status.state = spool::RecipientState::failed;
-    // delays=a/b/c/d as Postfix: before the queue manager, in it, connection set-up, transfer.
-    log::get("qmgr").info(
-        "{}: to=<{}>, relay={}, delay={:.2f}, delays={:.2f}/{:.2f}/0/{:.2f}, dsn={}, status={} ({})",
-        env.id, r.address, o.relay, done - e->arrived, e->queued - e->arrived,
-        started - e->queued, done - started, o.dsn, mail::status_word(o.kind), o.text);
-  }
+  for (std::size_t k = 0; k < rcpts.size() && k < outcomes.size(); ++k)
+    record(*e, rcpts[k], outcomes[k], done);
   if (e->removed || e->outstanding > 0) {
     pump();
     return;
   }
+  conclude(std::move(e));
+  pump();
+}
+
+// Applies one recipient's outcome: its state, the mail log line, and any report it calls for.
+void Scheduler::record(Entry& e, std::size_t index, const mail::Outcome& o, double done) {
+  auto& env = *e.envelope;
+  auto& r = env.recipients[index];
+  ++r.status.attempts;
+  r.status.last_error = o.kind == mail::Outcome::Kind::sent ? "" : o.dsn + " " + o.text;
+  if (o.kind == mail::Outcome::Kind::sent) r.status.state = spool::RecipientState::delivered;
+  if (o.kind == mail::Outcome::Kind::bounced) r.status.state = spool::RecipientState::failed;
+  // delays=a/b/c/d as Postfix: before the queue manager, in it, connection set-up, transfer.
+  log::get("qmgr").info(
+      "{}: to=<{}>, relay={}, delay={:.2f}, delays={:.2f}/{:.2f}/0/{:.2f}, dsn={}, status={} ({})",
+      env.id, r.address, o.relay, done - e.arrived, e.queued - e.arrived, e.started - e.queued,
+      done - e.started, o.dsn, mail::status_word(o.kind), o.text);
+
+  const std::int64_t now = now_unix();
+  const std::int64_t age = now - env.arrival;
+  Notice n{Notice::What::failed, index, o, now, 0};
+  switch (o.kind) {
+    case mail::Outcome::Kind::bounced:
+      e.notices.push_back(std::move(n));
+      break;
+    case mail::Outcome::Kind::sent:
+      // Only a sender who asked for it hears of success (RFC 3461 §4.1); a next hop that
+      // took the DSN request reports for itself (§5.2.2).
+      if (!(r.notify & smtp::notify_success)) break;
+      if (o.final_delivery) n.what = Notice::What::delivered;
+      else if (!o.hop_reports) n.what = Notice::What::relayed;
+      else break;
+      e.notices.push_back(std::move(n));
+      break;
+    case mail::Outcome::Kind::deferred:
+      if (age >= settings_.lifetime.count()) {
+        r.status.state = spool::RecipientState::failed;
+        log::get("qmgr").info("{}: to=<{}>, status=expired, returned to sender ({} in the queue)",
+                              env.id, r.address, age >= 86400 ? std::to_string(age / 86400) + " days"
+                                                              : std::to_string(age) + " s");
+        n.what = Notice::What::expired;
+        e.notices.push_back(std::move(n));
+      } else if (settings_.delay_warning.count() > 0 && !r.status.warned &&
+                 age >= settings_.delay_warning.count()) {
+        r.status.warned = true;
+        n.what = Notice::What::delayed;
+        n.retry_until = env.arrival + settings_.lifetime.count();
+        e.notices.push_back(std::move(n));
+      }
+      break;
+  }
+}
+
+// The attempt is over for every destination: report what is due, then settle the message.
+// The report is queued before the message can leave the spool, so a crash in between
+// repeats the report rather than losing it.
+void Scheduler::conclude(std::shared_ptr<Entry> e) {
+  if (e->notices.empty() || !notifier_) {
+    e->notices.clear();
+    settle(std::move(e));
+    return;
+  }
+  auto message = e->message;
+  if (!message) {
+    auto body = spool_.body(e->envelope->id);
+    message = std::make_shared<const std::string>(body && *body ? std::move(**body) : std::string());
+  }
+  auto notices = std::move(e->notices);
+  e->notices.clear();
+  ++e->outstanding;  // the report counts as work in progress on the message
+  notifier_->notify(std::make_shared<const spool::Envelope>(*e->envelope), std::move(notices),
+                    message, [this, e](Status st) {
+                      asio::post(ioc_, [this, e, st] {
+                        if (!st)
+                          log::get("qmgr").error("{}: delivery status notification not queued: {}",
+                                                 e->envelope->id, st.error().message);
+                        --e->outstanding;
+                        if (!e->removed) settle(e);
+                        pump();
+                      });
+                    });
+}
+
+// Records the attempt's results: a message with every recipient done leaves the spool;
+// the others wait for their next attempt.
+void Scheduler::settle(std::shared_ptr<Entry> e) {
+  auto& env = *e->envelope;
   e->snapshot.reset();
   // The first attempt is over: the body goes back to the spool's keeping.
   if (e->message) memory_ -= e->message->size();
@@ -246,7 +327,6 @@ void Scheduler::finish(Job job, std::vector<mail::Outcome> outcomes) {
     if (!st) log::get("qmgr").error("{}: {}", env.id, st.error().message);
     arm_timer();
   }
-  pump();
 }
 
 // Gives every pending recipient that just failed (attempted, next attempt not in the future)

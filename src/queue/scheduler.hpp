@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "queue/courier.hpp"
+#include "queue/notifier.hpp"
 #include "spool/spool.hpp"
 
 namespace tern::queue {
@@ -34,6 +35,11 @@ struct Settings {
   // minimal_backoff_time 300s, maximal_backoff_time 4000s), with ±20% jitter.
   std::chrono::seconds first_retry{60};
   std::chrono::seconds max_retry{3600};
+  // Postfix maximal_queue_lifetime: past it a deferred recipient fails and is reported.
+  std::chrono::seconds lifetime{5 * 86400};
+  // A delay notification once a recipient has waited this long (Postfix
+  // delay_warning_time; RFC 3461 lets the MTA warn when NOTIFY is absent). 0: never.
+  std::chrono::seconds delay_warning{4 * 3600};
   // Bytes of message bodies kept in memory for their first attempt; past it they are
   // read back from the spool when their turn comes.
   std::uint64_t memory_budget = 256ull * 1024 * 1024;
@@ -41,8 +47,9 @@ struct Settings {
 
 class Scheduler {
  public:
+  // `notifier` may be null: then no delivery status notifications are made.
   Scheduler(boost::asio::io_context& ioc, spool::Spool& spool, Courier& courier,
-            Settings settings);
+            Settings settings, Notifier* notifier = nullptr);
   ~Scheduler();
 
   // Loads every message from the spool and schedules its pending recipients.
@@ -75,6 +82,9 @@ class Scheduler {
   void start(std::shared_ptr<Entry> e);
   void launch(Job job);
   void finish(Job job, std::vector<mail::Outcome> outcomes);
+  void record(Entry& e, std::size_t index, const mail::Outcome& o, double done);
+  void conclude(std::shared_ptr<Entry> e);
+  void settle(std::shared_ptr<Entry> e);
   void back_off(spool::Envelope& env);
   void wait_until_due(const std::shared_ptr<Entry>& e);
   void arm_timer();
@@ -84,6 +94,7 @@ class Scheduler {
   spool::Spool& spool_;
   Courier& courier_;
   Settings settings_;
+  Notifier* notifier_;
   std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
   std::deque<std::shared_ptr<Entry>> fresh_, retry_;
   bool take_retry_next_ = false;

@@ -19,6 +19,7 @@ struct RecipientStatus {
   std::uint32_t attempts = 0;
   std::int64_t next_attempt = 0;  // unix seconds; 0 = as soon as possible
   std::string last_error;         // the last temporary or permanent reason, for queue list
+  bool warned = false;            // a delay notification was sent for it
 };
 
 struct Recipient {

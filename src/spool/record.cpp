@@ -30,6 +30,7 @@ std::string encode(const Envelope& e) {
     if (!r.orcpt.empty()) j["orcpt"] = r.orcpt;
     if (r.status.next_attempt) j["next"] = r.status.next_attempt;
     if (!r.status.last_error.empty()) j["error"] = r.status.last_error;
+    if (r.status.warned) j["warned"] = true;
     rcpts.push_back(std::move(j));
   }
   nlohmann::json j{{"v", format_version}, {"id", e.id},         {"from", e.sender},
@@ -75,6 +76,7 @@ Result<Envelope> decode(std::string_view text) {
       rc.status.attempts = r.value("attempts", 0u);
       rc.status.next_attempt = r.value("next", std::int64_t{0});
       rc.status.last_error = r.value("error", "");
+      rc.status.warned = r.value("warned", false);
       e.recipients.push_back(std::move(rc));
     }
     return e;

@@ -75,6 +75,8 @@ struct SchedulerTest : ::testing::Test {
     spool::Envelope e;
     e.id = make_queue_id();
     e.sender = "a@example.org";
+    e.arrival = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
     for (int i = 0; i < recipients; ++i) {
       spool::Recipient r;
       r.address = "u" + std::to_string(i) + "@example.test";

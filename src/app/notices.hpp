@@ -1,0 +1,26 @@
+// The scheduler's Notifier as ternd plugs it in: builds the delivery status notification
+// with bounce/ and queues it like any received message (spool commit, then the scheduler),
+// from the null sender to the original sender.
+#pragma once
+
+#include "config/current.hpp"
+#include "inbound/ingress.hpp"
+#include "queue/notifier.hpp"
+
+namespace tern::app {
+
+class DsnNotifier final : public queue::Notifier {
+ public:
+  DsnNotifier(const config::Current& config) : config_(config) {}
+  // The way reports enter the queue; set once before the scheduler runs.
+  void attach(inbound::Ingress& ingress) { ingress_ = &ingress; }
+
+  void notify(std::shared_ptr<const spool::Envelope> envelope, std::vector<queue::Notice> notices,
+              std::shared_ptr<const std::string> message, Done done) override;
+
+ private:
+  const config::Current& config_;
+  inbound::Ingress* ingress_ = nullptr;
+};
+
+}  // namespace tern::app
