@@ -11,6 +11,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <optional>
 
 #include "core/log.hpp"
 #include "core/queue_id.hpp"
@@ -21,6 +22,19 @@ using stream = asio::local::stream_protocol;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // A request line longer than this is not one of ours.
 constexpr std::size_t max_request = 256;
+
+// Calls `start(done)`, where done(T) may run on any thread, and resumes on `socket`'s
+// executor with the value.
+template <class T, class Start>
+asio::awaitable<T> ask(stream::socket& socket, Start start) {
+  auto ex = socket.get_executor();
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      [&](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        start([h, ex](T value) { asio::post(ex, [h, value]() mutable { (*h)(value); }); });
+      },
+      asio::use_awaitable);
+}
 
 struct ControlServer::Impl {
   asio::io_context& ioc;
@@ -35,23 +49,32 @@ struct ControlServer::Impl {
     if (ec) co_return;
     line.resize(n - 1);
     std::string reply = "error unknown request";
-    if (line.starts_with("delete ")) {
-      std::string id = line.substr(7);
-      if (!valid_queue_id(id)) {
+    auto space = line.find(' ');
+    std::string verb = line.substr(0, space);
+    std::string arg = space == std::string::npos ? "" : line.substr(space + 1);
+    std::optional<queue::Scheduler::Command> command;
+    if (verb == "delete" || verb == "hold" || verb == "release" || (verb == "flush" && !arg.empty())) {
+      if (!valid_queue_id(arg)) {
         reply = "error not a queue ID";
-      } else {
-        // The scheduler answers on its own thread; hand the reply back to this one.
-        auto ex = socket.get_executor();
-        bool found = co_await asio::async_initiate<decltype(asio::use_awaitable), void(bool)>(
-            [&](auto handler) {
-              auto h = std::make_shared<decltype(handler)>(std::move(handler));
-              scheduler.remove(id, [h, ex](bool ok) {
-                asio::post(ex, [h, ok]() mutable { (*h)(ok); });
-              });
-            },
-            asio::use_awaitable);
+      } else if (verb == "delete") {
+        bool found = co_await ask<bool>(socket, [&](auto done) { scheduler.remove(arg, done); });
         reply = found ? "ok" : "not found";
+      } else {
+        command = verb == "hold"      ? queue::Scheduler::Command::hold
+                  : verb == "release" ? queue::Scheduler::Command::release
+                                      : queue::Scheduler::Command::flush_message;
       }
+    } else if (verb == "flush" && arg.empty()) {
+      command = queue::Scheduler::Command::flush_all;
+    } else if (verb == "flush-domain" && !arg.empty()) {
+      command = queue::Scheduler::Command::flush_domain;
+    }
+    if (command) {
+      auto n = co_await ask<std::size_t>(
+          socket, [&](auto done) { scheduler.control(*command, arg, done); });
+      bool one_message = *command != queue::Scheduler::Command::flush_all &&
+                         *command != queue::Scheduler::Command::flush_domain;
+      reply = n == 0 && one_message ? "not found" : "ok " + std::to_string(n);
     }
     reply += "\n";
     co_await asio::async_write(socket, asio::buffer(reply), use_tuple);

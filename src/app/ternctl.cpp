@@ -2,6 +2,8 @@
 //   ternctl [-c FILE] queue list [--json]   mailq-like listing; --json: one object per line
 //   ternctl [-c FILE] queue show ID         envelope, state per recipient, headers
 //   ternctl [-c FILE] queue delete ID       remove a message
+//   ternctl [-c FILE] queue flush [ID | --domain D]   try deferred mail now
+//   ternctl [-c FILE] queue hold ID / release ID      keep a message back / let it go
 // Reading works whether ternd runs or not (the spool is opened read-only). A deletion goes
 // through ternd's control socket when it runs, else straight to the spool.
 #include <CLI/CLI.hpp>
@@ -20,7 +22,8 @@ using namespace tern;
 namespace {
 
 // sysexits(3) codes, as mailq and postqueue use them.
-constexpr int ex_usage = 64, ex_nouser = 67, ex_software = 70, ex_config = 78;
+constexpr int ex_usage = 64, ex_nouser = 67, ex_unavailable = 69, ex_software = 70,
+              ex_config = 78;
 
 const char* state_name(spool::RecipientState s) {
   switch (s) {
@@ -205,6 +208,53 @@ int queue_delete(const config::Config& c, const std::string& id) {
   return 0;
 }
 
+// hold/release/flush through the daemon; without one, hold and release change the spool
+// directly and flush has nothing to do.
+int queue_command(const config::Config& c, const std::string& verb, const std::string& arg) {
+  if ((verb != "flush" || !arg.empty()) && verb != "flush-domain" && !valid_queue_id(arg)) {
+    std::cerr << "ternctl: '" << arg << "' is not a queue ID\n";
+    return ex_usage;
+  }
+  std::string request = arg.empty() ? verb : verb + " " + arg;
+  auto asked = app::control_request(app::control_socket_path(c.spool_path), request);
+  if (!asked) {
+    std::cerr << "ternctl: " << asked.error().message << "\n";
+    return ex_software;
+  }
+  if (auto& reply = *asked) {
+    if (reply->starts_with("ok")) {
+      std::string n = reply->size() > 3 ? reply->substr(3) : "1";
+      std::cout << (verb == "hold" ? "held" : verb == "release" ? "released" : "flushed") << ": "
+                << n << " message" << (n == "1" ? "" : "s") << "\n";
+      return 0;
+    }
+    std::cerr << "ternctl: " << (arg.empty() ? verb : arg) << ": " << *reply << "\n";
+    return ex_nouser;
+  }
+  if (verb == "flush" || verb == "flush-domain") {
+    std::cerr << "ternctl: ternd is not running; queued mail is tried when it starts\n";
+    return ex_unavailable;
+  }
+  auto s = spool::Spool::open(c.spool_path, spool::Spool::Mode::admin);
+  if (!s) {
+    std::cerr << "ternctl: " << s.error().message << "\n";
+    return ex_software;
+  }
+  auto found = (*s)->find(arg);
+  if (!found || !*found) {
+    std::cerr << "ternctl: no message " << arg << " in the queue\n";
+    return ex_nouser;
+  }
+  auto env = std::move(**found);
+  env.held = verb == "hold";
+  if (auto st = (*s)->update(env); !st) {
+    std::cerr << "ternctl: " << st.error().message << "\n";
+    return ex_software;
+  }
+  std::cout << (env.held ? "held" : "released") << ": 1 message\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -223,6 +273,14 @@ int main(int argc, char** argv) {
   show->add_option("id", id, "queue ID")->required();
   auto* del = queue->add_subcommand("delete", "delete a message from the queue");
   del->add_option("id", id, "queue ID")->required();
+  std::string domain;
+  auto* flush = queue->add_subcommand("flush", "try deferred mail now (all, one ID, or --domain)");
+  flush->add_option("id", id, "queue ID");
+  flush->add_option("--domain", domain, "only messages with recipients in this domain");
+  auto* hold = queue->add_subcommand("hold", "keep a message from delivery until released");
+  hold->add_option("id", id, "queue ID")->required();
+  auto* release = queue->add_subcommand("release", "let a held message be delivered again");
+  release->add_option("id", id, "queue ID")->required();
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -238,5 +296,9 @@ int main(int argc, char** argv) {
   if (*list) return queue_list(**config, json);
   if (*show) return queue_show(**config, id);
   if (*del) return queue_delete(**config, id);
+  if (*flush && !domain.empty()) return queue_command(**config, "flush-domain", domain);
+  if (*flush) return queue_command(**config, "flush", id);
+  if (*hold) return queue_command(**config, "hold", id);
+  if (*release) return queue_command(**config, "release", id);
   return ex_usage;
 }

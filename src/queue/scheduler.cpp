@@ -117,6 +117,63 @@ void Scheduler::remove(std::string id, std::function<void(bool)> done) {
   });
 }
 
+// Makes every pending recipient of `e` due now and puts it in line; false when held.
+bool Scheduler::flush(const std::shared_ptr<Entry>& e) {
+  if (e->envelope->held || e->removed) return false;
+  for (auto& r : e->envelope->recipients)
+    if (r.status.state == spool::RecipientState::pending) r.status.next_attempt = 0;
+  if (!e->waiting && e->outstanding == 0) {
+    e->waiting = true;
+    retry_.push_back(e);
+  }
+  return true;
+}
+
+void Scheduler::control(Command command, std::string argument,
+                        std::function<void(std::size_t)> done) {
+  asio::post(ioc_, [this, command, argument = std::move(argument), done = std::move(done)] {
+    std::size_t changed = 0;
+    auto one = [&]() -> std::shared_ptr<Entry> {
+      auto it = entries_.find(argument);
+      return it == entries_.end() ? nullptr : it->second;
+    };
+    switch (command) {
+      case Command::flush_all:
+        for (auto& [id, e] : entries_) changed += flush(e);
+        break;
+      case Command::flush_message:
+        if (auto e = one()) changed += flush(e);
+        break;
+      case Command::flush_domain:
+        for (auto& [id, e] : entries_) {
+          bool has = std::any_of(e->envelope->recipients.begin(), e->envelope->recipients.end(),
+                                 [&](const spool::Recipient& r) {
+                                   return r.domain == argument &&
+                                          r.status.state == spool::RecipientState::pending;
+                                 });
+          if (has) changed += flush(e);
+        }
+        break;
+      case Command::hold:
+      case Command::release:
+        if (auto e = one()) {
+          bool hold = command == Command::hold;
+          if (e->envelope->held != hold) {
+            e->envelope->held = hold;
+            (void)spool_.update(*e->envelope);
+            log::get("qmgr").info("{}: {} by the administrator", argument,
+                                  hold ? "held" : "released");
+          }
+          if (!hold) flush(e);
+          changed = 1;
+        }
+        break;
+    }
+    pump();
+    done(changed);
+  });
+}
+
 void Scheduler::pump() {
   while (in_flight_ < settings_.max_in_flight && (!fresh_.empty() || !retry_.empty())) {
     // Alternate between the lines so neither starves the other.

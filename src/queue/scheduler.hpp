@@ -62,6 +62,11 @@ class Scheduler {
   // Removes a message (ternctl queue delete); `done(true)` when it existed.
   void remove(std::string id, std::function<void(bool)> done);
 
+  // The operator's queue commands (ternctl queue flush/hold/release). Each reports how many
+  // messages it changed through `done`, on the scheduler's thread.
+  enum class Command { flush_all, flush_message, flush_domain, hold, release };
+  void control(Command command, std::string argument, std::function<void(std::size_t)> done);
+
   // Bytes of bodies held in memory now.
   std::uint64_t memory_in_use() const { return memory_.load(); }
 
@@ -78,6 +83,7 @@ class Scheduler {
     std::deque<Job> waiting;
   };
   void enqueue_fresh(std::shared_ptr<Entry> e);
+  bool flush(const std::shared_ptr<Entry>& e);
   void pump();
   void start(std::shared_ptr<Entry> e);
   void launch(Job job);
