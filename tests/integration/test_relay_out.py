@@ -182,3 +182,39 @@ def test_dsn_parameters_reach_a_dsn_server(tern_factory, tmp_path):
     finally:
         sink.terminate()
         sink.wait(5)
+
+
+def test_smtputf8_message_to_a_server_without_it_bounces(tern_factory):
+    """RFC 6531 §3.2: a message that needs SMTPUTF8 is not downgraded: it fails with 5.6.7."""
+    handler = Capture()
+    port = free_port(SINK_HOST)
+    controller = Controller(handler, hostname=SINK_HOST, port=port, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        t = smarthost_tern(tern_factory, port)
+        qid = send(t, ["jörg@remote.example"], mail_params=" SMTPUTF8",
+                   body="Subject: grüße\r\n\r\nx\r\n".encode())
+        deadline = time.monotonic() + 10
+        while f"{qid}: removed" not in t.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "dsn=5.6.7, status=bounced (SMTPUTF8 is required, but was not offered" in t.log()
+        # Only the report to the sender reached the server, never the message itself.
+        assert all(m["from"] == "<>" for m in handler.messages), handler.messages
+    finally:
+        controller.stop()
+
+
+def test_tern_to_tern_uses_bdat_and_pipelining(tern_factory):
+    """Tern offers CHUNKING and PIPELINING, so a Tern relaying to a Tern sends BDAT."""
+    # far.example is a mailbox domain of the inner Tern only; the outer one relays it.
+    inner = tern_factory(extra='[transport]\n"far.example" = "maildir"\n').start()
+    relay = tern_factory(extra="[queue]\nfirst_retry = 1\n")
+    relay.start_with_smarthost(f"[{inner.host}]:{inner.port}")
+    qid = send(relay, ["zoe@far.example"], body=b"Subject: chunked\r\n\r\n..dot line\r\n")
+    (msg,) = inner.wait_messages("zoe", domain="far.example")
+    assert msg.endswith(b"\n.dot line\n")
+    assert f"id {qid}".encode() in msg  # the outer Received header travelled along
+    deadline = time.monotonic() + 5
+    while "bdat=1" not in inner.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "bdat=1" in inner.log() and "data=" not in inner.log().split("bdat=1")[0].splitlines()[-1]
