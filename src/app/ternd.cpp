@@ -62,6 +62,7 @@ queue::Settings queue_settings(const config::Config& c) {
   queue::Settings s;
   s.max_in_flight = c.smtp_client.max_deliveries;
   s.destination_concurrency = c.smtp_client.destination_concurrency;
+  s.destination_rate = c.smtp_client.destination_rate;
   s.first_retry = c.queue.first_retry;
   s.max_retry = c.queue.max_retry;
   s.lifetime = c.queue.lifetime;

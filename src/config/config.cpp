@@ -261,8 +261,13 @@ void load_dns(const toml::table& t, Dns& dns, Problems& problems) {
 
 void load_smtp_client(const toml::table& t, SmtpClient& c, Problems& problems) {
   check_keys(t, "delivery.smtp",
-             {"port", "destination_concurrency", "max_deliveries", "connect_timeout"}, problems);
+             {"port", "destination_concurrency", "max_deliveries", "connect_timeout",
+              "destination_rate"},
+             problems);
   const std::string_view where = "delivery.smtp";
+  if (auto v = get_number(t, "destination_rate", where, problems, plain_number,
+                          "a number of messages per minute"))
+    c.destination_rate = narrow(*v);
   if (auto v = get_number(t, "port", where, problems, plain_number, "a port number")) {
     if (*v == 0 || *v > 65535) problems.add(*t.get("port"), "delivery.smtp.port must be 1 to 65535");
     else c.port = static_cast<std::uint16_t>(*v);
@@ -444,6 +449,8 @@ void check_ranges(const toml::table& root, const Config& c, Problems& problems) 
        10'000, "1 to 10000"},
       {"delivery.smtp", "max_deliveries", c.smtp_client.max_deliveries, 1, 100'000,
        "1 to 100000"},
+      {"delivery.smtp", "destination_rate", c.smtp_client.destination_rate, 0, 1'000'000,
+       "0 (no limit) to 1000000 per minute"},
       {"delivery.smtp", "connect_timeout",
        static_cast<std::uint64_t>(c.smtp_client.connect_timeout.count()), 1, 3600,
        "1 second to 1 hour"},

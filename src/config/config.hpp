@@ -81,6 +81,8 @@ struct SmtpClient {
   // Deliveries at once in total, all destinations together.
   std::uint32_t max_deliveries = 256;
   std::chrono::seconds connect_timeout{30};  // Postfix smtp_connect_timeout
+  // Deliveries started per minute to one destination; 0: no limit.
+  std::uint32_t destination_rate = 0;
 };
 
 // Retries and queue lifetime (queue/).

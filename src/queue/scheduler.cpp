@@ -233,10 +233,49 @@ void Scheduler::start(std::shared_ptr<Entry> e) {
   }
   e->outstanding = static_cast<std::uint32_t>(jobs.size());
   for (auto& job : jobs) {
-    auto& d = destinations_[job.destination];
-    if (d.active < settings_.destination_concurrency) launch(std::move(job));
-    else d.waiting.push_back(std::move(job));
+    std::string name = job.destination;
+    destinations_[name].waiting.push_back(std::move(job));
+    drain(name);
   }
+}
+
+// Starts the waiting jobs of a destination while its concurrency limit and message rate
+// allow; when the rate holds one back, a timer comes back for it.
+void Scheduler::drain(const std::string& name) {
+  auto it = destinations_.find(name);
+  if (it == destinations_.end()) return;
+  auto& d = it->second;
+  const auto now = std::chrono::steady_clock::now();
+  while (!d.waiting.empty() && d.active < settings_.destination_concurrency) {
+    if (d.waiting.front().entry->removed) {
+      --d.waiting.front().entry->outstanding;
+      d.waiting.pop_front();
+      continue;
+    }
+    if (settings_.destination_rate > 0) {
+      if (now < d.next_start) {
+        if (!d.rate_timer) {
+          d.rate_timer = std::make_unique<asio::steady_timer>(ioc_, d.next_start);
+          d.rate_timer->async_wait([this, name](boost::system::error_code ec) {
+            if (ec) return;
+            destinations_[name].rate_timer.reset();
+            drain(name);
+          });
+        }
+        return;
+      }
+      // Messages per minute: one start per interval.
+      d.next_start = std::max(now, d.next_start) +
+                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(60.0 / settings_.destination_rate));
+    }
+    Job next = std::move(d.waiting.front());
+    d.waiting.pop_front();
+    launch(std::move(next));
+  }
+  // Forget an idle destination, unless its rate still holds the next start back.
+  if (d.active == 0 && d.waiting.empty() && !d.rate_timer && now >= d.next_start)
+    destinations_.erase(it);
 }
 
 void Scheduler::launch(Job job) {
@@ -255,21 +294,8 @@ void Scheduler::launch(Job job) {
 
 void Scheduler::finish(Job job, std::vector<mail::Outcome> outcomes) {
   --in_flight_;
-  auto dest = destinations_.find(job.destination);
-  --dest->second.active;
-  // The destination's next waiting job takes the freed place (a removed message's job is
-  // dropped, and counted as finished for its entry).
-  while (!dest->second.waiting.empty() &&
-         dest->second.active < settings_.destination_concurrency) {
-    Job next = std::move(dest->second.waiting.front());
-    dest->second.waiting.pop_front();
-    if (next.entry->removed) {
-      --next.entry->outstanding;
-      continue;
-    }
-    launch(std::move(next));
-  }
-  if (dest->second.active == 0 && dest->second.waiting.empty()) destinations_.erase(dest);
+  --destinations_[job.destination].active;
+  drain(job.destination);  // the freed place goes to the destination's next waiting job
 
   auto e = job.entry;
   const auto& rcpts = job.recipients;

@@ -31,6 +31,9 @@ struct Settings {
   // default_destination_concurrency_limit = 20): a slow or dead destination holds at most
   // this many places, never all of them.
   std::uint32_t destination_concurrency = 20;
+  // Deliveries started per minute to one destination; 0: no limit (Postfix
+  // default_destination_rate_delay = 0). For receivers that throttle senders.
+  std::uint32_t destination_rate = 0;
   // First retry after about a minute, doubling to at most an hour (Postfix:
   // minimal_backoff_time 300s, maximal_backoff_time 4000s), with ±20% jitter.
   std::chrono::seconds first_retry{60};
@@ -81,12 +84,15 @@ class Scheduler {
   struct Destination {
     std::uint32_t active = 0;
     std::deque<Job> waiting;
+    std::chrono::steady_clock::time_point next_start{};  // the message rate's next slot
+    std::unique_ptr<boost::asio::steady_timer> rate_timer;  // armed while the rate holds back
   };
   void enqueue_fresh(std::shared_ptr<Entry> e);
   bool flush(const std::shared_ptr<Entry>& e);
   void pump();
   void start(std::shared_ptr<Entry> e);
   void launch(Job job);
+  void drain(const std::string& destination);
   void finish(Job job, std::vector<mail::Outcome> outcomes);
   void record(Entry& e, std::size_t index, const mail::Outcome& o, double done);
   void conclude(std::shared_ptr<Entry> e);

@@ -168,6 +168,26 @@ TEST_F(SchedulerTest, FutureRetryWaitsAfterRestart) {
   EXPECT_TRUE(spool->find(e.id)->has_value());
 }
 
+TEST_F(SchedulerTest, DestinationRateSpacesDeliveries) {
+  Settings settings;
+  settings.destination_rate = 60;  // one a second
+  Scheduler s(ioc, *spool, courier, settings);
+  ASSERT_TRUE(s.recover().ok());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto e = message(1);
+    ids.push_back(e.id);
+    s.submit(e, std::make_shared<const std::string>("x"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  {
+    std::lock_guard lock(courier.mutex);
+    EXPECT_EQ(courier.calls, 1);  // the others wait for their slot
+  }
+  for (auto& id : ids) EXPECT_TRUE(wait_for(id, [](const Found& f) { return !f; }, 4));
+  EXPECT_EQ(courier.calls, 3);
+}
+
 TEST_F(SchedulerTest, BouncedRecipientIsDone) {
   courier.script = {mail::Outcome::Kind::bounced};
   Scheduler s(ioc, *spool, courier, Settings{});
