@@ -47,6 +47,8 @@ class Tern:
 
     # Where remote mail goes unless a test says otherwise: a loopback port nothing listens
     # on, so relayed messages are deferred and stay queued, visible to ternctl, with no DNS.
+    # smarthost=None writes no smarthost line: remote mail goes to the recipient domain's
+    # MX hosts (tests point the domains at a DNS server on loopback: dnszone.py).
     DEAD_SMARTHOST = "[127.0.0.1]:9"
 
     def __init__(self, root: Path, extra: str = "", listeners=None, relay=None, user="root",
@@ -76,8 +78,9 @@ local = ["localhost", "example.test"]
 root = "{self.mail}"
 [relay]
 networks = {relay!r}
-smarthost = "{smarthost}"
 """.replace("'", '"')
+        if smarthost is not None:
+            text += f'smarthost = "{smarthost}"\n'
         for l in listeners:
             text += f'[[listener]]\naddress = "{l}"\n'
         self.config.write_text(text + extra)
