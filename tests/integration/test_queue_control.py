@@ -56,9 +56,11 @@ def test_flush_by_domain_and_id(tern_factory, capture):
 
 def test_hold_and_release(tern_factory, capture):
     capture.reply = "451 4.3.0 not now"
-    t = tern_factory(extra="[queue]\nfirst_retry = 1\n").start_with_smarthost(
+    t = tern_factory(extra="[queue]\nfirst_retry = 3\n").start_with_smarthost(
         f"[127.0.0.2]:{capture.port}")
     qid = send(t, ["h@remote.example"])
+    # Hold between attempts: after the first one was deferred, before its 3-second retry.
+    wait(lambda: t.queue() and t.queue()[0]["recipients"][0]["attempts"] >= 1, timeout=5)
     assert "held: 1 message" in t.ctl("queue", "hold", qid).stdout
     capture.reply = "250 2.0.0 Ok: captured"
     t.ctl("queue", "flush")
