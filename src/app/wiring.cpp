@@ -11,15 +11,30 @@ namespace {
 constexpr std::string_view local_destination = "local";
 constexpr std::string_view discard_destination = "discard";
 
+outbound::TlsPolicy tls_policy(config::TlsPolicy p) {
+  switch (p) {
+    case config::TlsPolicy::none: return outbound::TlsPolicy::none;
+    case config::TlsPolicy::may: return outbound::TlsPolicy::may;
+    case config::TlsPolicy::encrypt: return outbound::TlsPolicy::encrypt;
+    case config::TlsPolicy::verify: return outbound::TlsPolicy::verify;
+  }
+  return outbound::TlsPolicy::may;
+}
+
 outbound::NextHop next_hop(const config::Config& c, const std::string& domain) {
   outbound::NextHop hop;
   if (c.smarthost) {
     hop.host = c.smarthost->host;
     hop.domain = c.smarthost->domain;
     hop.port = c.smarthost->port;
+    hop.tls = tls_policy(c.smarthost->tls);
+    if (!c.smarthost->user.empty())
+      hop.credentials = std::make_shared<const outbound::Credentials>(
+          outbound::Credentials{c.smarthost->user, c.smarthost->password});
   } else {
     hop.domain = domain;
     hop.port = c.smtp_client.port;
+    hop.tls = tls_policy(c.smtp_client.tls);
   }
   return hop;
 }

@@ -2,11 +2,17 @@
 // the schema below, so a misspelt key is an error, not a silently ignored setting.
 #include "config/config.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <fstream>
 #include <set>
 #include <toml++/toml.h>
 
+#include "core/log.hpp"
 #include "mail/address.hpp"
 
 namespace tern::config {
@@ -259,12 +265,27 @@ void load_dns(const toml::table& t, Dns& dns, Problems& problems) {
     dns.timeout = std::chrono::seconds(*v);
 }
 
+// "none", "may", "encrypt" or "verify" (Postfix's smtp_tls_security_level names).
+std::optional<TlsPolicy> get_tls_policy(const toml::table& t, std::string_view key,
+                                        std::string_view where, Problems& problems) {
+  auto s = get_string(t, key, where, problems);
+  if (!s) return std::nullopt;
+  if (*s == "none") return TlsPolicy::none;
+  if (*s == "may") return TlsPolicy::may;
+  if (*s == "encrypt") return TlsPolicy::encrypt;
+  if (*s == "verify") return TlsPolicy::verify;
+  problems.add(*t.get(key), std::string(where) + "." + std::string(key) +
+                                " must be \"none\", \"may\", \"encrypt\" or \"verify\"");
+  return std::nullopt;
+}
+
 void load_smtp_client(const toml::table& t, SmtpClient& c, Problems& problems) {
   check_keys(t, "delivery.smtp",
              {"port", "destination_concurrency", "max_deliveries", "connect_timeout",
-              "destination_rate"},
+              "destination_rate", "tls"},
              problems);
   const std::string_view where = "delivery.smtp";
+  if (auto p = get_tls_policy(t, "tls", where, problems)) c.tls = *p;
   if (auto v = get_number(t, "destination_rate", where, problems, plain_number,
                           "a number of messages per minute"))
     c.destination_rate = narrow(*v);
@@ -279,6 +300,80 @@ void load_smtp_client(const toml::table& t, SmtpClient& c, Problems& problems) {
   if (auto v = get_number(t, "connect_timeout", where, problems, parse_seconds,
                           "a duration such as 30 or \"30s\""))
     c.connect_timeout = std::chrono::seconds(*v);
+}
+
+// The first line of a password file, without its line ending; nullopt with `why` set when
+// it cannot be read or holds no password.
+std::optional<std::string> read_password_file(const std::string& path, std::string& why) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    why = "cannot read " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) {
+    why = path + " holds no password on its first line";
+    return std::nullopt;
+  }
+  struct stat st {};
+  // A password others can read is a password others have; the group may need it (the
+  // file is root:tern 0640 so that a reload, run as server.user, can read it).
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & S_IROTH))
+    log::get("master").warn("{} is readable by every user; chmod o-r it", path);
+  return line;
+}
+
+// [relay] smarthost_tls, smarthost_user, smarthost_password_file, smarthost_password.
+void load_smarthost_security(const toml::table& t, Config& c, Problems& problems) {
+  const std::string_view where = "relay";
+  auto tls = get_tls_policy(t, "smarthost_tls", where, problems);
+  auto user = get_string(t, "smarthost_user", where, problems);
+  auto file = get_string(t, "smarthost_password_file", where, problems);
+  auto inline_password = get_string(t, "smarthost_password", where, problems);
+  if (!c.smarthost) {
+    // Without a (valid) smarthost these settings would silently do nothing.
+    if (!t.get("smarthost"))
+      for (auto key : {"smarthost_tls", "smarthost_user", "smarthost_password_file",
+                       "smarthost_password"})
+        if (const toml::node* n = t.get(key))
+          problems.add(*n, "relay." + std::string(key) + " needs relay.smarthost");
+    return;
+  }
+  if (tls) c.smarthost->tls = *tls;
+  if (file && inline_password)
+    problems.add(*t.get("smarthost_password"),
+                 "relay.smarthost_password and relay.smarthost_password_file: choose one");
+  std::optional<std::string> password;
+  if (file) {
+    std::string why;
+    password = read_password_file(*file, why);
+    if (!password) problems.add(*t.get("smarthost_password_file"),
+                                "relay.smarthost_password_file: " + why);
+  } else if (inline_password) {
+    if (inline_password->empty())
+      problems.add(*t.get("smarthost_password"), "relay.smarthost_password is empty");
+    else
+      password = inline_password;
+  }
+  if (user) {
+    if (user->empty())
+      problems.add(*t.get("smarthost_user"), "relay.smarthost_user is empty");
+    else if (!file && !inline_password)
+      problems.add(*t.get("smarthost_user"),
+                   "relay.smarthost_user needs relay.smarthost_password_file (or "
+                   "relay.smarthost_password)");
+    if (c.smarthost->tls == TlsPolicy::none)
+      problems.add(*t.get("smarthost_user"),
+                   "relay.smarthost_user needs TLS: the password is never sent in plaintext, "
+                   "and relay.smarthost_tls is \"none\"");
+    c.smarthost->user = *user;
+  } else if (file || inline_password) {
+    problems.add(file ? *t.get("smarthost_password_file") : *t.get("smarthost_password"),
+                 "a smarthost password needs relay.smarthost_user");
+  }
+  if (password) c.smarthost->password = std::move(*password);
 }
 
 void load_tables(const toml::table& root, Config& c, Problems& problems) {
@@ -358,13 +453,17 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
     }
   }
   if (auto* t = table("relay")) {
-    check_keys(*t, "relay", {"networks", "smarthost"}, problems);
+    check_keys(*t, "relay",
+               {"networks", "smarthost", "smarthost_tls", "smarthost_user",
+                "smarthost_password_file", "smarthost_password"},
+               problems);
     if (auto s = get_string(*t, "smarthost", "relay", problems)) {
       Smarthost h;
       if (parse_smarthost(*s, h)) c.smarthost = h;
       else problems.add(*t->get("smarthost"), "relay.smarthost '" + *s +
                                                   "' is not \"[host]:port\", \"[host]\" or \"domain\"");
     }
+    load_smarthost_security(*t, c, problems);
     for (auto& s : get_strings(*t, "networks", "relay", problems)) {
       if (auto net = Network::parse(s))
         c.relay_networks.push_back(*net);

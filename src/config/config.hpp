@@ -52,12 +52,22 @@ enum class BareLineEndings : std::uint8_t { reject, normalize };
 
 enum class Transport : std::uint8_t { maildir, discard };
 
+// STARTTLS on outbound connections (Postfix smtp_tls_security_level): "none" never, "may"
+// when offered (any certificate), "encrypt" required (any certificate), "verify" required
+// with a certificate that chains to the system CA store and names the host.
+enum class TlsPolicy : std::uint8_t { none, may, encrypt, verify };
+
 // A relay for all non-local mail (Postfix relayhost): "[host]:port" names the host itself
 // (no MX lookup); "domain" or "domain:port" looks up the domain's MX hosts.
 struct Smarthost {
   std::string host;    // with brackets: the host to connect to
   std::string domain;  // without: the domain whose MX hosts are used
   std::uint16_t port = 25;
+  TlsPolicy tls = TlsPolicy::may;  // relay.smarthost_tls
+  // AUTH (RFC 4954) to the smarthost, only ever inside TLS; empty user: no AUTH. The
+  // password comes from relay.smarthost_password_file (or, less safe, relay.smarthost_password).
+  std::string user;
+  std::string password;
 };
 
 enum class IpVersion : std::uint8_t { ipv4, ipv6, both, prefer_ipv6 };
@@ -83,6 +93,9 @@ struct SmtpClient {
   std::chrono::seconds connect_timeout{30};  // Postfix smtp_connect_timeout
   // Deliveries started per minute to one destination; 0: no limit.
   std::uint32_t destination_rate = 0;
+  // Opportunistic STARTTLS to MX hosts, as Postfix's smtp_tls_security_level = may: MX
+  // names come from unauthenticated DNS, so demanding more only loses mail (RFC 7435).
+  TlsPolicy tls = TlsPolicy::may;
 };
 
 // Retries and queue lifetime (queue/).

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/log.hpp"
+
 namespace tern::outbound {
 namespace asio = boost::asio;
 
@@ -44,6 +46,14 @@ mail::Outcome lookup_failed(const std::string& name, const std::string& error) {
                                      name + ": " + error);
 }
 
+// The idle-connection cache key: the destination, and what was negotiated for it, so a
+// reloaded TLS policy or login never rides a connection opened under the old one.
+std::string cache_key(const NextHop& hop) {
+  std::string key = hop.key() + " tls=" + policy_name(hop.tls);
+  if (hop.credentials) key += " user=" + hop.credentials->user;
+  return key;
+}
+
 }  // namespace
 
 struct Client::Impl : std::enable_shared_from_this<Impl> {
@@ -52,12 +62,46 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   ClientSettings settings;
   std::atomic<std::size_t> next_worker{0};
   std::atomic<std::uint64_t> opened{0};
+  std::shared_ptr<tls::ClientContext> tls_context;  // null only if OpenSSL failed at start
   std::mutex mutex;
-  // Idle connections by next-hop key, most recently used last.
+  // Idle connections by cache_key(), most recently used last.
   std::unordered_map<std::string, std::vector<std::shared_ptr<Connection>>> idle;
+  // "[ip]:port" of hosts whose TLS handshake failed under "may" → plaintext until then.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> plaintext_until;
 
   Impl(std::vector<asio::io_context*> w, dns::Resolver& r, ClientSettings s)
-      : workers(std::move(w)), resolver(r), settings(std::move(s)) {}
+      : workers(std::move(w)), resolver(r), settings(std::move(s)) {
+    if (auto c = tls::ClientContext::create())
+      tls_context = *c;
+    else
+      log::get("smtp").error("TLS is not available for outbound mail: {}", c.error().message);
+  }
+
+  static std::string host_key(const Endpoint& ep) {
+    return "[" + ep.ip + "]:" + std::to_string(ep.port);
+  }
+
+  bool plaintext_only(const Endpoint& ep) {
+    std::lock_guard lock(mutex);
+    auto it = plaintext_until.find(host_key(ep));
+    if (it == plaintext_until.end()) return false;
+    if (it->second > std::chrono::steady_clock::now()) return true;
+    plaintext_until.erase(it);
+    return false;
+  }
+
+  void remember_plaintext(const Endpoint& ep) {
+    auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex);
+    if (plaintext_until.size() >= settings.max_plaintext_hosts) {
+      std::erase_if(plaintext_until, [&](auto& e) { return e.second <= now; });
+      if (plaintext_until.size() >= settings.max_plaintext_hosts)
+        plaintext_until.erase(std::min_element(
+            plaintext_until.begin(), plaintext_until.end(),
+            [](auto& a, auto& b) { return a.second < b.second; }));
+    }
+    plaintext_until[host_key(ep)] = now + settings.plaintext_after_tls_failure;
+  }
 
   std::shared_ptr<Connection> take_idle(const std::string& key) {
     std::lock_guard lock(mutex);
@@ -189,21 +233,37 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     auto ex = co_await asio::this_coro::executor;
     auto endpoints = co_await resolve(hop);
     if (endpoints.failure) co_return all(rcpts.size(), *endpoints.failure);
-    std::string last_error;
+    OpenError last;
     std::size_t tried = 0;
     for (auto& ep : endpoints.list) {
       if (tried++ >= settings.max_addresses) break;
-      auto c = co_await Connection::open(ex, ep, settings.helo_name, settings.timeouts);
+      Security security{hop.tls, tls_context, hop.credentials};
+      // With credentials, plaintext cannot deliver (AUTH needs TLS): no fallback then.
+      const bool may_fall_back = security.tls == TlsPolicy::may && !hop.credentials;
+      if (may_fall_back && plaintext_only(ep)) security.tls = TlsPolicy::none;
+      auto c = co_await Connection::open(ex, ep, settings.helo_name, settings.timeouts, security);
       opened.fetch_add(1);
+      if (!c && c.error().tls_failed && may_fall_back) {
+        // "may": mail in plaintext beats no mail. Again at once, and so for a while.
+        remember_plaintext(ep);
+        log::get("smtp").warn("{}; trying {} again without TLS (plaintext to it for {}s)",
+                              c.error().text, ep.text(),
+                              settings.plaintext_after_tls_failure.count());
+        security.tls = TlsPolicy::none;
+        c = co_await Connection::open(ex, ep, settings.helo_name, settings.timeouts, security);
+        opened.fetch_add(1);
+      }
       if (!c) {
-        last_error = c.error().text;
+        last = std::move(c.error());
         continue;  // next address, then next MX (RFC 5321 §5.1)
       }
       auto outcomes = co_await (*c)->send(*env, rcpts, *message);
-      park(hop.key(), *c);
+      park(cache_key(hop), *c);
       co_return outcomes;
     }
-    co_return all(rcpts.size(), mail::Outcome::deferred("4.4.1", "none", last_error));
+    co_return all(rcpts.size(),
+                  mail::Outcome::deferred(last.dsn, last.relay.empty() ? "none" : last.relay,
+                                          last.text));
   }
 };
 
@@ -219,7 +279,7 @@ void Client::deliver(NextHop hop, std::shared_ptr<const spool::Envelope> envelop
                      std::vector<std::size_t> recipients,
                      std::shared_ptr<const std::string> message, Done done) {
   auto impl = impl_;
-  if (auto c = impl->take_idle(hop.key())) {
+  if (auto c = impl->take_idle(cache_key(hop))) {
     // Reuse: the next message rides the connection the last one used.
     asio::co_spawn(
         c->executor(),
@@ -227,7 +287,7 @@ void Client::deliver(NextHop hop, std::shared_ptr<const spool::Envelope> envelop
           auto outcomes = co_await c->send(*envelope, recipients, *message);
           if (c->dead_on_arrival())  // the cached connection had died meanwhile: try afresh
             co_return co_await impl->attempt(hop, envelope, recipients, message);
-          impl->park(hop.key(), c);
+          impl->park(cache_key(hop), c);
           co_return outcomes;
         },
         [done = std::move(done), n = recipients.size()](std::exception_ptr e,

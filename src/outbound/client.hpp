@@ -3,6 +3,9 @@
 // order within a bound, delivers one message per call, and keeps finished connections for
 // the next message to the same destination (connection reuse), closing idle ones after a
 // bound. Concurrency per destination is the scheduler's business, not this class's.
+// Each next hop carries its TLS policy and AUTH credentials (connection.hpp); under "may",
+// a host whose TLS handshake fails is retried at once in plaintext and spoken to in
+// plaintext for a while (Postfix retries such a host in plaintext too).
 //
 // Thread safety: deliver() may be called from any thread; `done` runs on an I/O thread.
 #pragma once
@@ -27,6 +30,8 @@ struct NextHop {
   std::string domain;  // MX lookup of this domain (RFC 5321 §5.1), unless `host` is set
   std::string host;    // a fixed relay (smarthost): name or IP literal; no MX lookup
   std::uint16_t port = 25;
+  TlsPolicy tls = TlsPolicy::may;  // STARTTLS opportunistic by default
+  std::shared_ptr<const Credentials> credentials;  // AUTH to this hop (a smarthost); may be null
   // The scheduler's queue name for it: "example.net" or "[relay.example]:587".
   std::string key() const;
 };
@@ -44,6 +49,13 @@ struct ClientSettings {
   // Messages per connection before it is closed and a fresh one opened (Postfix
   // smtp_connection_reuse_count_limit is unlimited; a bound spreads load over MX hosts).
   std::uint32_t max_transactions = 1000;
+  // After a failed TLS handshake under "may", the host (address and port) gets plaintext
+  // for this long: retrying a broken TLS stack on every message costs a handshake timeout
+  // each, and the mail goes in plaintext anyway. An hour lets a repaired server recover.
+  std::chrono::seconds plaintext_after_tls_failure{3600};
+  // Hosts remembered so at once; past it, expired entries are dropped, then the oldest,
+  // so a flood of broken hosts cannot grow memory without bound.
+  std::size_t max_plaintext_hosts = 10000;
 };
 
 class Client {

@@ -5,9 +5,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "core/log.hpp"
 #include "smtp/params.hpp"
 
 namespace tern::outbound {
@@ -47,12 +49,41 @@ std::string notify_text(std::uint8_t bits) {
   return out;
 }
 
+// RFC 4954 §4: "334" asks for the next response; "235" says the client is authenticated.
+constexpr int auth_continue = 334;
+constexpr int auth_ok = 235;
+
+// `prefix` + `secret` + CRLF, with `secret` wiped.
+std::string secret_line(std::string_view prefix, std::string secret) {
+  std::string line;
+  line.reserve(prefix.size() + secret.size() + 2);
+  line += prefix;
+  line += secret;
+  line += "\r\n";
+  wipe(secret);
+  return line;
+}
+
+bool mandatory(TlsPolicy p) { return p == TlsPolicy::encrypt || p == TlsPolicy::verify; }
+
 }  // namespace
+
+const char* policy_name(TlsPolicy p) {
+  switch (p) {
+    case TlsPolicy::none: return "none";
+    case TlsPolicy::may: return "may";
+    case TlsPolicy::encrypt: return "encrypt";
+    case TlsPolicy::verify: return "verify";
+  }
+  return "may";
+}
 
 Connection::Connection(asio::any_io_executor ex, Endpoint endpoint, Timeouts timeouts)
     : socket_(ex), deadline_(ex), endpoint_(std::move(endpoint)), timeouts_(timeouts) {}
 
 Connection::~Connection() = default;
+
+std::string Connection::host() const { return endpoint_.name + "[" + endpoint_.ip + "]"; }
 
 std::string Connection::lost(std::string_view during) const {
   return std::string(timed_out_ ? "conversation with " : "lost connection with ") +
@@ -76,7 +107,8 @@ asio::awaitable<void> Connection::watchdog() {
 
 asio::awaitable<bool> Connection::write(std::string_view data, std::chrono::seconds timeout) {
   deadline_.expires_after(timeout);
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data), use_tuple);
+  auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, asio::buffer(data), use_tuple)
+                      : co_await asio::async_write(socket_, asio::buffer(data), use_tuple);
   if (ec) usable_ = false;
   co_return !ec;
 }
@@ -92,7 +124,8 @@ asio::awaitable<std::optional<Reply>> Connection::read_reply(std::chrono::second
       co_return r;
     }
     if (malformed) break;
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), use_tuple);
+    auto [ec, n] = tls_ ? co_await tls_->async_read_some(asio::buffer(buf), use_tuple)
+                        : co_await socket_.async_read_some(asio::buffer(buf), use_tuple);
     if (ec) break;
     in_.append(buf, n);
   }
@@ -100,8 +133,139 @@ asio::awaitable<std::optional<Reply>> Connection::read_reply(std::chrono::second
   co_return std::nullopt;
 }
 
+asio::awaitable<std::optional<OpenError>> Connection::hello(const std::string& helo_name) {
+  const std::string where = endpoint_.text();
+  extensions_ = {};
+  auth_ = {};
+  if (!co_await write("EHLO " + helo_name + "\r\n", timeouts_.command))
+    co_return give_up({lost("sending EHLO")});
+  auto ehlo = co_await read_reply(timeouts_.command);
+  if (!ehlo) co_return give_up({lost("receiving the EHLO reply")});
+  if (ehlo->code == 250) {
+    extensions_ = smtp::parse_ehlo(*ehlo);
+    auth_ = parse_auth(*ehlo);
+    co_return std::nullopt;
+  }
+  // RFC 5321 §3.2: a server that refuses EHLO may still take HELO.
+  if (!co_await write("HELO " + helo_name + "\r\n", timeouts_.command))
+    co_return give_up({lost("sending HELO")});
+  auto helo = co_await read_reply(timeouts_.command);
+  if (!helo) co_return give_up({lost("receiving the HELO reply")});
+  if (helo->code != 250) {
+    co_await quit();
+    co_return give_up({"host " + where + " refused HELO: " + helo->log_text(), helo->code >= 500});
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<OpenError>> Connection::start_tls(const Security& security,
+                                                                const std::string& helo_name) {
+  const bool required = mandatory(security.tls);
+  auto refuse = [&](std::string dsn, std::string text) {
+    return OpenError{std::move(text), false, std::move(dsn), endpoint_.text()};
+  };
+  if (!extensions_.starttls) {
+    if (!required) co_return std::nullopt;
+    co_await quit();
+    co_return give_up(refuse("4.7.4", "TLS is required, but was not offered by host " + host()));
+  }
+  if (!security.context) {
+    // Only when OpenSSL could not build a context at start (logged then).
+    if (!required) co_return std::nullopt;
+    co_await quit();
+    co_return give_up(refuse("4.7.5", "TLS is required, but TLS is not available here"));
+  }
+  if (!co_await write("STARTTLS\r\n", timeouts_.command))
+    co_return give_up({lost("sending STARTTLS")});
+  auto reply = co_await read_reply(timeouts_.command);
+  if (!reply) co_return give_up({lost("receiving the STARTTLS reply")});
+  if (reply->code != 220) {
+    // The session is still the plaintext one; "may" goes on in it.
+    if (!required) co_return std::nullopt;
+    co_await quit();
+    co_return give_up(refuse("4.7.4", "TLS is required, but host " + host() +
+                                          " refused to start TLS: " + reply->log_text()));
+  }
+  // RFC 3207 §4.2 and the STARTTLS command injection attacks (CVE-2011-0411 is the server
+  // side): nothing the server sent in plaintext after its 220 may count inside TLS.
+  in_.clear();
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, security.context->asio());
+  SSL* ssl = tls_->native_handle();
+  const bool verify = security.tls == TlsPolicy::verify;
+  if (auto st = tls::prepare(ssl, endpoint_.name, verify); !st)
+    co_return give_up(refuse("4.7.5", st.error().message));
+  deadline_.expires_after(timeouts_.starttls);
+  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
+  if (ec) {
+    std::string why = timed_out_ ? "timed out" : tls::failure_text(ssl, ec);
+    auto e = refuse("4.7.5", "Cannot start TLS: handshake failure with host " + host() + ": " + why);
+    e.tls_failed = security.tls == TlsPolicy::may;
+    co_return give_up(std::move(e));
+  }
+  auto session = tls::describe(ssl, endpoint_.name);
+  log::get("smtp").info("{} TLS connection established to {}: {}", session.trust_word(),
+                        endpoint_.text(), session.text());
+  // RFC 3207 §4.2: forget what the server said before TLS, and ask again.
+  co_return co_await hello(helo_name);
+}
+
+asio::awaitable<std::optional<OpenError>> Connection::authenticate(const Credentials& credentials) {
+  auto refuse = [&](std::string text) {
+    return OpenError{std::move(text), false, "4.7.0", endpoint_.text()};
+  };
+  if (!tls_) {
+    // The credentials are never sent where anyone on the path could read them.
+    co_await quit();
+    co_return give_up(refuse("TLS is required for AUTH, but the session with host " + host() +
+                             " is not encrypted; the credentials were not sent"));
+  }
+  auto mechanism = choose(auth_);
+  if (!mechanism) {
+    co_await quit();
+    co_return give_up(refuse("host " + host() +
+                             " offers no AUTH mechanism Tern can use (PLAIN, LOGIN)"));
+  }
+  std::optional<smtp::Reply> reply;
+  // Sends one line holding a secret, wipes it, and reads the reply.
+  auto exchange = [&](std::string line) -> asio::awaitable<bool> {
+    bool ok = co_await write(line, timeouts_.command);
+    wipe(line);
+    if (ok) reply = co_await read_reply(timeouts_.command);
+    co_return ok && reply;
+  };
+  if (*mechanism == SaslMechanism::plain) {
+    // RFC 4954 §4: the response rides on the command (an "initial response").
+    if (!co_await exchange(secret_line("AUTH PLAIN ", plain_response(credentials))))
+      co_return give_up({lost("performing the SASL authentication")});
+  } else {
+    // LOGIN: the server prompts for the user name, then the password, each with a 334.
+    if (!co_await exchange("AUTH LOGIN\r\n"))
+      co_return give_up({lost("performing the SASL authentication")});
+    if (reply->code == auth_continue &&
+        !co_await exchange(secret_line("", base64(credentials.user))))
+      co_return give_up({lost("performing the SASL authentication")});
+    if (reply->code == auth_continue &&
+        !co_await exchange(secret_line("", base64(credentials.password))))
+      co_return give_up({lost("performing the SASL authentication")});
+  }
+  if (reply->code == auth_continue) {
+    // More challenges than the mechanism has: cancel (RFC 4954 §4, "*").
+    if (co_await write("*\r\n", timeouts_.command)) reply = co_await read_reply(timeouts_.command);
+    if (!reply) co_return give_up({lost("performing the SASL authentication")});
+  }
+  if (reply->code != auth_ok) {
+    std::string text = "SASL authentication failed; server " + host() + " said: " +
+                       reply->log_text();
+    log::get("smtp").warn("{}", text);
+    co_await quit();
+    co_return give_up(refuse(std::move(text)));
+  }
+  co_return std::nullopt;
+}
+
 asio::awaitable<Result<std::shared_ptr<Connection>, OpenError>> Connection::open(
-    asio::any_io_executor ex, Endpoint endpoint, std::string helo_name, Timeouts timeouts) {
+    asio::any_io_executor ex, Endpoint endpoint, std::string helo_name, Timeouts timeouts,
+    Security security) {
   auto c = std::make_shared<Connection>(ex, std::move(endpoint), timeouts);
   boost::system::error_code ec;
   auto address = asio::ip::make_address(c->endpoint_.ip, ec);
@@ -110,7 +274,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>, OpenError>> Connection::open
   c->deadline_.expires_after(timeouts.connect);
   auto [cec] = co_await c->socket_.async_connect(tcp::endpoint(address, c->endpoint_.port),
                                                   use_tuple);
-  auto where = c->endpoint_.name + "[" + c->endpoint_.ip + "]:" + std::to_string(c->endpoint_.port);
+  auto where = c->endpoint_.text();
   if (cec) {
     std::string why = c->timed_out_ ? "Connection timed out" : cec.message();
     co_return fail(c->give_up({"connect to " + where + ": " + why}));
@@ -123,24 +287,11 @@ asio::awaitable<Result<std::shared_ptr<Connection>, OpenError>> Connection::open
     co_return fail(c->give_up({"host " + where + " refused to talk to me: " + greeting->log_text(),
                              greeting->code >= 500}));
   }
-  if (!co_await c->write("EHLO " + helo_name + "\r\n", timeouts.command))
-    co_return fail(c->give_up({c->lost("sending EHLO")}));
-  auto ehlo = co_await c->read_reply(timeouts.command);
-  if (!ehlo) co_return fail(c->give_up({c->lost("receiving the EHLO reply")}));
-  if (ehlo->code == 250) {
-    c->extensions_ = smtp::parse_ehlo(*ehlo);
-  } else {
-    // RFC 5321 §3.2: a server that refuses EHLO may still take HELO.
-    if (!co_await c->write("HELO " + helo_name + "\r\n", timeouts.command))
-      co_return fail(c->give_up({c->lost("sending HELO")}));
-    auto helo = co_await c->read_reply(timeouts.command);
-    if (!helo) co_return fail(c->give_up({c->lost("receiving the HELO reply")}));
-    if (helo->code != 250) {
-      co_await c->quit();
-      co_return fail(c->give_up({"host " + where + " refused HELO: " + helo->log_text(),
-                               helo->code >= 500}));
-    }
-  }
+  if (auto e = co_await c->hello(helo_name)) co_return fail(std::move(*e));
+  if (security.tls != TlsPolicy::none)
+    if (auto e = co_await c->start_tls(security, helo_name)) co_return fail(std::move(*e));
+  if (security.credentials && !security.credentials->empty())
+    if (auto e = co_await c->authenticate(*security.credentials)) co_return fail(std::move(*e));
   c->usable_ = true;
   co_return c;
 }
