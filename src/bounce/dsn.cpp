@@ -13,7 +13,7 @@
 #include "core/queue_id.hpp"
 #include "mail/address.hpp"
 #include "mail/trace.hpp"
-#include "smtp/params.hpp"  // the Notify bits only, as spool/ stores them
+#include "smtp/params.hpp"  // the Notify bits, as spool/ stores them, and xtext
 
 namespace tern::bounce {
 namespace {
@@ -132,7 +132,8 @@ std::string typed_address(std::string_view type, std::string_view address, bool 
     return "utf-8; " + utf8_address(address, unicode);
   std::string t = id_chars(type, max_token);
   if (t.empty()) t = "rfc822";
-  return t + "; " + (printable_ascii(address) ? std::string(address) : xtext(address));
+  return t + "; " +
+         (printable_ascii(address) ? std::string(address) : smtp::xtext_encode(address));
 }
 
 // The stored ORCPT "type;address" split in two; no ';' means an rfc822 address.
@@ -493,8 +494,9 @@ std::string status_fields(const spool::Envelope& envelope, const std::vector<Lin
                           bool unicode, const Options& options) {
   std::string s;
   if (!envelope.envid.empty())  // RFC 3461 §6.3 (a)
-    s += fold_field("Original-Envelope-Id",
-                    printable_ascii(envelope.envid) ? envelope.envid : xtext(envelope.envid));
+    s += fold_field("Original-Envelope-Id", printable_ascii(envelope.envid)
+                                                ? envelope.envid
+                                                : smtp::xtext_encode(envelope.envid));
   s += fold_field("Reporting-MTA", "dns; " + clean_token(options.hostname));
   s += fold_field("X-Tern-Queue-ID", clean_token(envelope.id));
   s += fold_field("X-Tern-Sender", typed_address("rfc822", envelope.sender, unicode));
@@ -600,20 +602,6 @@ std::vector<ReportEntry> due_entries(const spool::Envelope& envelope,
   return entries;
 }
 
-std::string xtext(std::string_view in) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : in) {
-    if (c > 0x20 && c < 0x7f && c != '+' && c != '=') {
-      out += char(c);
-    } else {
-      out += '+';
-      out += hex[c >> 4];
-      out += hex[c & 0xF];
-    }
-  }
-  return out;
-}
 
 std::string utf8_address(std::string_view address, bool unicode) {
   auto escape = [](std::string& out, std::uint32_t cp) {

@@ -136,8 +136,6 @@ struct Dsn {
 
 // Helpers, public for tests and for ternctl.
 
-// xtext (RFC 3461 §4): octets outside "!".."~" and '+', '=' as "+XX".
-std::string xtext(std::string_view in);
 
 // RFC 6533 §3 utf-8-addr-xtext (unicode = false: pure ASCII, every non-ASCII character as
 // \x{HEX}) or utf-8-addr-unitext (unicode = true: UTF-8 kept). Controls, space, '\', '+'

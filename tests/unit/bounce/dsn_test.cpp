@@ -708,9 +708,9 @@ TEST(DsnHelpersTest, Utf8AddressForms) {
 }
 
 TEST(DsnHelpersTest, Xtext) {
-  EXPECT_EQ(xtext("abc"), "abc");
-  EXPECT_EQ(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
-  EXPECT_EQ(xtext("\r\n\xc3"), "+0D+0A+C3");
+  EXPECT_EQ(smtp::xtext_encode("abc"), "abc");
+  EXPECT_EQ(smtp::xtext_encode("a+b=c d"), "a+2Bb+3Dc+20d");
+  EXPECT_EQ(smtp::xtext_encode("\r\n\xc3"), "+0D+0A+C3");
 }
 
 // --- line lengths, folding, injection ----------------------------------------------------------
