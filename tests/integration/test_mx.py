@@ -12,6 +12,8 @@ connection carrying many pipelined transactions; deferred mail surviving a resta
 
 Senders are in the local domain example.test, so any bounce stays on this host."""
 
+import email
+import email.policy
 import re
 import signal
 import socket
@@ -403,14 +405,38 @@ def test_4xx_to_rcpt_is_retried_until_delivered(tern_factory, nsd, port, sink):
 
 
 def test_5xx_to_rcpt_fails_the_recipient(tern_factory, nsd, port, sink):
+    """The bounce arrives in the (local) sender's mailbox; every DSN field is checked."""
     sink.start("-f", "RCPT", "-B", "550 5.1.1 No such user here")
     t = mx_tern(tern_factory, nsd, port)
-    qid = send(t, ["henry@sink.mx.test"])
+    qid = send(t, ["henry@sink.mx.test"], sender="owner@example.test",
+               body=b"Subject: to henry\r\n\r\nhello henry\r\n")
     line = wait_log(t, line_for(qid, "henry@sink.mx.test", "mx.sink.mx.test", port, "bounced"))
     assert "dsn=5.1.1," in line and "550 5.1.1 No such user here" in line, line
     wait_log(t, rf"{qid}: removed")
     wait_gone(t, qid)
     assert sink.dumped() == []
+
+    (raw,) = t.wait_messages("owner")
+    assert raw.startswith(b"Return-Path: <>\n")
+    report = email.message_from_bytes(raw, policy=email.policy.compat32)
+    assert report["From"] == "Mail Delivery System <MAILER-DAEMON@mx.example.test>"
+    assert report["Subject"] == "Undelivered Mail Returned to Sender"
+    assert report.get_content_type() == "multipart/report"
+    assert report.get_param("report-type") == "delivery-status"
+    human, status, returned = report.get_payload()
+    assert "henry@sink.mx.test" in human.get_payload(decode=True).decode()
+    assert status.get_content_type() == "message/delivery-status"
+    per_message, per_rcpt = status.get_payload()
+    assert per_message["Reporting-MTA"] == "dns; mx.example.test"
+    assert per_message["Arrival-Date"]
+    assert per_rcpt["Final-Recipient"] == "rfc822; henry@sink.mx.test"
+    assert per_rcpt["Action"] == "failed"
+    assert per_rcpt["Status"] == "5.1.1"
+    assert per_rcpt["Remote-MTA"] == "dns; mx.sink.mx.test"
+    assert per_rcpt["Diagnostic-Code"] == "smtp; 550 5.1.1 No such user here"
+    assert per_rcpt["Last-Attempt-Date"]
+    assert returned.get_content_type() == "message/rfc822"
+    assert returned.get_payload()[0]["Subject"] == "to henry"
 
 
 # --- 8: connection reuse and pipelining ----------------------------------------------
