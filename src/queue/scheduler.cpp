@@ -377,17 +377,29 @@ void Scheduler::conclude(std::shared_ptr<Entry> e) {
   auto notices = std::move(e->notices);
   e->notices.clear();
   ++e->outstanding;  // the report counts as work in progress on the message
-  notifier_->notify(std::make_shared<const spool::Envelope>(*e->envelope), std::move(notices),
-                    message, [this, e](Status st) {
-                      asio::post(ioc_, [this, e, st] {
-                        if (!st)
-                          log::get("qmgr").error("{}: delivery status notification not queued: {}",
-                                                 e->envelope->id, st.error().message);
-                        --e->outstanding;
-                        if (!e->removed) settle(e);
-                        pump();
-                      });
-                    });
+  notifier_->notify(
+      std::make_shared<const spool::Envelope>(*e->envelope), notices, message,
+      [this, e, notices](Status st) {
+        asio::post(ioc_, [this, e, st, notices = std::move(notices)]() mutable {
+          --e->outstanding;
+          if (e->removed) return pump();
+          if (st) {
+            settle(e);
+            return pump();
+          }
+          // The report could not be queued (spool trouble): the message stays, and the
+          // report is tried again after a back-off; it is never dropped.
+          log::get("qmgr").error("{}: delivery status notification not queued: {}; retrying",
+                                 e->envelope->id, st.error().message);
+          e->notices = std::move(notices);
+          ++e->outstanding;
+          auto timer = std::make_shared<asio::steady_timer>(ioc_, settings_.first_retry);
+          timer->async_wait([this, e, timer](boost::system::error_code) {
+            --e->outstanding;
+            if (!e->removed) conclude(e);
+          });
+        });
+      });
 }
 
 // Records the attempt's results: a message with every recipient done leaves the spool;
@@ -417,6 +429,9 @@ void Scheduler::settle(std::shared_ptr<Entry> e) {
 void Scheduler::back_off(spool::Envelope& env) {
   static thread_local std::mt19937 rng{std::random_device{}()};
   std::int64_t now = now_unix();
+  // One jitter for the whole message, so recipients that failed together are tried
+  // together again (one transaction, one report) rather than drifting apart.
+  const double jitter = std::uniform_real_distribution<double>(0.8, 1.2)(rng);
   for (auto& r : env.recipients) {
     auto& st = r.status;
     if (st.state != spool::RecipientState::pending || st.attempts == 0 || st.next_attempt > now)
@@ -425,8 +440,7 @@ void Scheduler::back_off(spool::Envelope& env) {
     for (std::uint32_t i = 1; i < st.attempts && base < settings_.max_retry.count(); ++i)
       base *= 2;
     base = std::min(base, static_cast<double>(settings_.max_retry.count()));
-    std::uniform_real_distribution<double> jitter(0.8, 1.2);
-    st.next_attempt = now + std::max<std::int64_t>(1, std::llround(base * jitter(rng)));
+    st.next_attempt = now + std::max<std::int64_t>(1, std::llround(base * jitter));
   }
 }
 
