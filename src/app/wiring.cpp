@@ -10,6 +10,7 @@ namespace {
 // Destination names of the local transports; remote ones are domains or "[host]:port".
 constexpr std::string_view local_destination = "local";
 constexpr std::string_view discard_destination = "discard";
+constexpr std::string_view error_destination = "error";
 
 outbound::TlsPolicy tls_policy(config::TlsPolicy p) {
   switch (p) {
@@ -23,7 +24,14 @@ outbound::TlsPolicy tls_policy(config::TlsPolicy p) {
 
 outbound::NextHop next_hop(const config::Config& c, const std::string& domain) {
   outbound::NextHop hop;
-  if (c.smarthost) {
+  if (const config::Transport* t = c.transport_for(domain);
+      t && t->kind == config::TransportKind::smtp) {
+    // [transport] smtp:[host]:port or smtp:domain: this domain's own next hop.
+    hop.host = t->host;
+    hop.domain = t->domain;
+    hop.port = t->port;
+    hop.tls = tls_policy(c.smtp_client.tls);
+  } else if (c.smarthost) {
     hop.host = c.smarthost->host;
     hop.domain = c.smarthost->domain;
     hop.port = c.smarthost->port;
@@ -37,6 +45,10 @@ outbound::NextHop next_hop(const config::Config& c, const std::string& domain) {
     hop.tls = tls_policy(c.smtp_client.tls);
   }
   return hop;
+}
+
+outbound::LmtpHop lmtp_hop(const config::Transport& t) {
+  return {t.socket_path, t.host, t.port};
 }
 }  // namespace
 
@@ -58,9 +70,16 @@ std::string RoutingCourier::destination(const spool::Envelope& envelope,
                                         std::size_t index) const {
   auto config = config_.get();
   const auto& domain = envelope.recipients[index].domain;
-  if (const config::Transport* t = config->transport_for(domain))
-    return std::string(*t == config::Transport::discard ? discard_destination
-                                                        : local_destination);
+  if (const config::Transport* t = config->transport_for(domain)) {
+    switch (t->kind) {
+      case config::TransportKind::maildir: return std::string(local_destination);
+      case config::TransportKind::discard: return std::string(discard_destination);
+      // One LMTP server takes all its recipients of a message in one transaction.
+      case config::TransportKind::lmtp: return lmtp_hop(*t).key();
+      case config::TransportKind::smtp: break;
+      case config::TransportKind::error: return std::string(error_destination);
+    }
+  }
   return next_hop(*config, domain).key();
 }
 
@@ -70,15 +89,39 @@ void RoutingCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
   auto config = config_.get();  // one configuration for the whole attempt
   const auto& first = envelope->recipients[recipients.front()];
   const config::Transport* t = config->transport_for(first.domain);
-  if (!t) {
+  if (!t || t->kind == config::TransportKind::smtp) {
     smtp_.deliver(next_hop(*config, first.domain), std::move(envelope), std::move(recipients),
                   std::move(message), std::move(done));
     return;
   }
-  if (*t == config::Transport::discard) {
-    done(std::vector<mail::Outcome>(recipients.size(),
-                                    mail::Outcome::sent("none", "discarded")));
-    return;
+  switch (t->kind) {
+    case config::TransportKind::discard:
+      done(std::vector<mail::Outcome>(recipients.size(),
+                                      mail::Outcome::sent("none", "discarded")));
+      return;
+    case config::TransportKind::lmtp:
+      smtp_.deliver_lmtp(lmtp_hop(*t), std::move(envelope), std::move(recipients),
+                         std::move(message), std::move(done));
+      return;
+    case config::TransportKind::error: {
+      // The "error" destination mixes domains: each recipient gets its own domain's reply.
+      std::vector<mail::Outcome> outcomes;
+      for (std::size_t i : recipients) {
+        const config::Transport* rt = config->transport_for(envelope->recipients[i].domain);
+        if (!rt || rt->kind != config::TransportKind::error) {
+          outcomes.push_back(mail::Outcome::deferred("4.3.5", "none", "transport changed"));
+          continue;
+        }
+        std::string text = std::to_string(rt->code) + " " + rt->dsn + " " + rt->text;
+        outcomes.push_back(rt->code >= 500 ? mail::Outcome::bounced(rt->dsn, "none", text)
+                                           : mail::Outcome::deferred(rt->dsn, "none", text));
+      }
+      done(std::move(outcomes));
+      return;
+    }
+    case config::TransportKind::maildir:
+    case config::TransportKind::smtp:
+      break;
   }
   boost::asio::post(pool_, [config, envelope, recipients = std::move(recipients), message,
                             done = std::move(done)]() mutable {

@@ -1,7 +1,8 @@
 // The concrete pieces ternd plugs into the seams of inbound/ and queue/: the Ingress that
 // commits to the spool and hands over to the scheduler, and the Courier that routes each
-// recipient to its transport: maildir and discard for our domains, the SMTP client for the
-// rest (to their MX hosts, or to the smarthost).
+// recipient to its transport ([transport], config.hpp): maildir, discard, LMTP (Dovecot)
+// or error for our domains, the SMTP client for the rest (to their MX hosts, a per-domain
+// smtp: next hop, or the smarthost).
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
@@ -31,7 +32,7 @@ class SpoolIngress final : public inbound::Ingress {
 class RoutingCourier final : public queue::Courier {
  public:
   // Maildir writes (with their fsyncs) run on `pool`, never on an event loop; remote
-  // recipients go to `smtp`.
+  // recipients go to `smtp`, and LMTP ones to its deliver_lmtp.
   RoutingCourier(const config::Current& config, boost::asio::thread_pool& pool,
                  outbound::Client& smtp);
   std::string destination(const spool::Envelope& envelope, std::size_t index) const override;

@@ -232,6 +232,87 @@ bool parse_smarthost(std::string_view text, Smarthost& out) {
   return true;
 }
 
+// "[host]:port", "[host]" or "host:port" (brackets optional: no MX lookup either way).
+bool parse_host_port(std::string_view text, std::string& host, std::uint16_t& port) {
+  Smarthost h;
+  h.port = port;
+  if (!parse_smarthost(text, h)) return false;
+  host = h.host.empty() ? h.domain : h.host;
+  port = h.port;
+  return true;
+}
+
+// Port of an LMTP server over TCP when none is given (RFC 2033 §5: LMTP must not use port
+// 25; 24 is the port Dovecot and Postfix take by convention).
+constexpr std::uint16_t lmtp_default_port = 24;
+constexpr std::uint16_t smtp_default_port = 25;
+// Longest unix socket path: sockaddr_un.sun_path is 108 octets on Linux, with the NUL.
+constexpr std::size_t max_socket_path = 107;
+
+// One [transport] value: "maildir", "discard", "lmtp:unix:/path", "lmtp:[host]:port",
+// "smtp:[host]:port", "smtp:domain", "error:550 5.1.1 text". Returns what is wrong, or "".
+std::string parse_transport(std::string_view text, Transport& out) {
+  auto colon = text.find(':');
+  std::string_view kind = text.substr(0, colon);
+  std::string_view target = colon == std::string_view::npos ? "" : text.substr(colon + 1);
+  out.target = std::string(target);
+  if (kind == "maildir" || kind == "discard") {
+    if (colon != std::string_view::npos) return std::string(kind) + " takes no target";
+    out.kind = kind == "maildir" ? TransportKind::maildir : TransportKind::discard;
+    return "";
+  }
+  if (kind == "lmtp") {
+    out.kind = TransportKind::lmtp;
+    if (target.starts_with("unix:")) {
+      out.socket_path = std::string(target.substr(5));
+      if (out.socket_path.empty() || out.socket_path.front() != '/')
+        return "lmtp:unix: needs an absolute socket path, such as lmtp:unix:/run/dovecot/lmtp";
+      if (out.socket_path.size() > max_socket_path)
+        return "the socket path is longer than a unix socket address holds (107 octets)";
+      return "";
+    }
+    out.port = lmtp_default_port;
+    if (target.empty() || !parse_host_port(target, out.host, out.port))
+      return "lmtp needs unix:/path or [host]:port";
+    return "";
+  }
+  if (kind == "smtp") {
+    out.kind = TransportKind::smtp;
+    Smarthost h;
+    h.port = smtp_default_port;
+    if (target.empty() || !parse_smarthost(target, h))
+      return "smtp needs [host]:port, [host] or a domain";
+    out.host = h.host;
+    out.domain = h.domain;
+    out.port = h.port;
+    return "";
+  }
+  if (kind == "error") {
+    out.kind = TransportKind::error;
+    // "4xx" or "5xx", then optionally an enhanced status code of the same class, then text.
+    auto code = plain_number(target.substr(0, 3));
+    if (target.size() < 3 || !code || *code < 400 || *code > 599 ||
+        (target.size() > 3 && target[3] != ' '))
+      return "error needs a 4xx or 5xx reply code, such as error:550 5.1.1 No such domain";
+    out.code = static_cast<std::uint16_t>(*code);
+    std::string_view rest = target.size() > 4 ? target.substr(4) : "";
+    auto space = rest.find(' ');
+    std::string_view word = rest.substr(0, space);
+    const char cls = target[0];
+    if (word.size() >= 5 && word[0] == cls && word[1] == '.' &&
+        word.find_first_not_of("0123456789.") == std::string_view::npos) {
+      out.dsn = std::string(word);
+      rest = space == std::string_view::npos ? "" : rest.substr(space + 1);
+    } else {
+      out.dsn = std::string(1, cls) + ".0.0";  // RFC 3463 §3: the class alone
+    }
+    out.text = rest.empty() ? "mail for this domain is not accepted" : std::string(rest);
+    return "";
+  }
+  return "must be \"maildir\", \"discard\", \"lmtp:unix:/path\", \"lmtp:[host]:port\", "
+         "\"smtp:[host]:port\" or \"error:5xx text\"";
+}
+
 void load_dns(const toml::table& t, Dns& dns, Problems& problems) {
   check_keys(t, "dns", {"forwarders", "stub_zones", "ip_version", "timeout"}, problems);
   dns.forwarders = get_strings(t, "forwarders", "dns", problems);
@@ -475,13 +556,15 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
     for (auto&& [key, node] : *t) {
       auto domain = normalize_domain(key.str());
       auto value = node.value<std::string>();
+      Transport transport;
       if (domain.empty()) {
         problems.add(node, "transport: '" + std::string(key.str()) + "' is not a domain name");
-      } else if (!value || (*value != "maildir" && *value != "discard")) {
-        problems.add(node, "transport." + std::string(key.str()) +
-                               " must be \"maildir\" or \"discard\"");
+      } else if (!value) {
+        problems.add(node, "transport." + std::string(key.str()) + " must be a string");
+      } else if (auto why = parse_transport(*value, transport); !why.empty()) {
+        problems.add(node, "transport." + std::string(key.str()) + ": " + why);
       } else {
-        c.transports[domain] = *value == "discard" ? Transport::discard : Transport::maildir;
+        c.transports[domain] = std::move(transport);
       }
     }
   }
@@ -579,7 +662,7 @@ void check_whole(const toml::table& root, Config& c, Problems& problems) {
   if (c.listeners.empty() && !root.get("listener"))
     problems.add(1, "at least one [[listener]] with an address is required");
   bool needs_maildir = !c.local_domains.empty();
-  for (auto& [d, t] : c.transports) needs_maildir |= t == Transport::maildir;
+  for (auto& [d, t] : c.transports) needs_maildir |= t.kind == TransportKind::maildir;
   if (needs_maildir && c.maildir_root.empty())
     problems.add(1, "delivery.maildir.root is required when domains.local is set");
 }
@@ -592,7 +675,7 @@ bool Config::is_local(std::string_view domain_ascii) const {
 }
 
 const Transport* Config::transport_for(std::string_view domain_ascii) const {
-  static constexpr Transport maildir = Transport::maildir;
+  static const Transport maildir{};
   if (auto it = transports.find(std::string(domain_ascii)); it != transports.end())
     return &it->second;
   if (is_local(domain_ascii)) return &maildir;

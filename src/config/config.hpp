@@ -50,7 +50,34 @@ struct Limits {
 
 enum class BareLineEndings : std::uint8_t { reject, normalize };
 
-enum class Transport : std::uint8_t { maildir, discard };
+// How mail for a domain leaves Tern ([transport], Postfix transport_maps):
+//   maildir            the Maildir under delivery.maildir.root;
+//   discard            nowhere (reported as sent);
+//   lmtp               a final delivery agent over LMTP (RFC 2033), such as Dovecot, on a
+//                      unix socket ("lmtp:unix:/path") or TCP ("lmtp:[host]:port");
+//   smtp               a fixed next hop ("smtp:[host]:port", "smtp:domain" for its MX hosts);
+//   error              nowhere: each recipient fails with the given reply ("error:550 5.1.1 text").
+// All but smtp make the domain one Tern accepts mail for from anyone; smtp only routes mail
+// a client may relay anyway.
+enum class TransportKind : std::uint8_t { maildir, discard, lmtp, smtp, error };
+
+struct Transport {
+  TransportKind kind = TransportKind::maildir;
+  std::string target;       // as written after "kind:", for messages
+  std::string socket_path;  // lmtp over a unix socket: an absolute path
+  // lmtp over TCP: host (name or IP) and port. smtp: host as relay.smarthost's "[host]";
+  // or domain (MX lookup) when written without brackets.
+  std::string host;
+  std::string domain;
+  std::uint16_t port = 0;
+  // error: the reply code (4xx defers, 5xx bounces), its enhanced status code and text.
+  std::uint16_t code = 0;
+  std::string dsn;
+  std::string text;
+
+  // Mail for the domain ends here: recipients are accepted from any client.
+  bool accepts_mail() const { return kind != TransportKind::smtp; }
+};
 
 // STARTTLS on outbound connections (Postfix smtp_tls_security_level): "none" never, "may"
 // when offered (any certificate), "encrypt" required (any certificate), "verify" required
@@ -133,7 +160,8 @@ struct Config {
   std::string log_level = "info";
 
   bool is_local(std::string_view domain_ascii) const;
-  // The transport for a domain we accept mail for, or nullptr when the domain is remote.
+  // The transport of a domain in [transport] or domains.local (maildir), or nullptr when
+  // the domain is routed by MX (or the smarthost). See Transport::accepts_mail.
   const Transport* transport_for(std::string_view domain_ascii) const;
   // True when a client at `ip` (text form) may send to remote domains.
   bool may_relay(std::string_view ip) const;

@@ -291,8 +291,10 @@ Reply Session::on_rcpt(std::string_view arg) {
     address = "postmaster@" + domain;
   }
   const config::Transport* transport = rcpt.is_literal() ? nullptr : config_->transport_for(domain);
+  if (transport && !transport->accepts_mail()) transport = nullptr;  // smtp: routed, not ours
   if (transport) {
-    if (*transport == config::Transport::maildir && !mail::safe_mailbox_name(rcpt.local)) {
+    if (transport->kind == config::TransportKind::maildir &&
+        !mail::safe_mailbox_name(rcpt.local)) {
       Reply r = reply(550, "5.1.3", "<" + address + ">: mailbox name not allowed");
       log_reject(r, "RCPT", address);
       return r;

@@ -306,4 +306,25 @@ void Client::deliver(NextHop hop, std::shared_ptr<const spool::Envelope> envelop
                  });
 }
 
+void Client::deliver_lmtp(LmtpHop hop, std::shared_ptr<const spool::Envelope> envelope,
+                          std::vector<std::size_t> recipients,
+                          std::shared_ptr<const std::string> message, Done done) {
+  auto impl = impl_;
+  auto& worker = *impl->workers[impl->next_worker.fetch_add(1) % impl->workers.size()];
+  asio::co_spawn(
+      worker,
+      [impl, hop = std::move(hop), envelope, recipients,
+       message]() -> asio::awaitable<std::vector<mail::Outcome>> {
+        LmtpSettings settings{impl->settings.helo_name, impl->settings.timeouts,
+                              impl->settings.family};
+        co_return co_await outbound::deliver_lmtp(hop, settings, impl->resolver, *envelope, recipients,
+                                        *message);
+      },
+      [done = std::move(done), n = recipients.size()](std::exception_ptr e,
+                                                      std::vector<mail::Outcome> o) {
+        if (e) o = all(n, mail::Outcome::deferred("4.3.0", "none", "internal error"));
+        done(std::move(o));
+      });
+}
+
 }  // namespace tern::outbound

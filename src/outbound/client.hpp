@@ -5,7 +5,8 @@
 // bound. Concurrency per destination is the scheduler's business, not this class's.
 // Each next hop carries its TLS policy and AUTH credentials (connection.hpp); under "may",
 // a host whose TLS handshake fails is retried at once in plaintext and spoken to in
-// plaintext for a while (Postfix retries such a host in plaintext too).
+// plaintext for a while (Postfix retries such a host in plaintext too). LMTP deliveries
+// (deliver_lmtp) run on the same I/O threads, one connection each.
 //
 // Thread safety: deliver() may be called from any thread; `done` runs on an I/O thread.
 #pragma once
@@ -21,6 +22,7 @@
 #include "dns/resolver.hpp"
 #include "mail/outcome.hpp"
 #include "outbound/connection.hpp"
+#include "outbound/lmtp.hpp"
 #include "spool/message.hpp"
 
 namespace tern::outbound {
@@ -69,6 +71,11 @@ class Client {
   void deliver(NextHop hop, std::shared_ptr<const spool::Envelope> envelope,
                std::vector<std::size_t> recipients, std::shared_ptr<const std::string> message,
                Done done);
+
+  // Delivers `message` over LMTP (lmtp.hpp) to the server at `hop`; `done` as for deliver().
+  void deliver_lmtp(LmtpHop hop, std::shared_ptr<const spool::Envelope> envelope,
+                    std::vector<std::size_t> recipients,
+                    std::shared_ptr<const std::string> message, Done done);
 
   // Connections opened so far (for tests and metrics).
   std::uint64_t connections_opened() const;

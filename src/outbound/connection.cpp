@@ -28,17 +28,6 @@ bool non_ascii(std::string_view s) {
   return false;
 }
 
-// RFC 6531 §3.2: does this message need SMTPUTF8 (an address or header field in UTF-8)?
-bool needs_smtputf8(const spool::Envelope& env, const std::vector<std::size_t>& rcpts,
-                    std::string_view message) {
-  if (!env.smtputf8) return false;
-  if (non_ascii(env.sender)) return true;
-  for (auto i : rcpts)
-    if (non_ascii(env.recipients[i].address)) return true;
-  auto end = message.find("\r\n\r\n");
-  return non_ascii(message.substr(0, end));
-}
-
 std::string notify_text(std::uint8_t bits) {
   if (bits & smtp::notify_never) return "NEVER";
   std::string out;
@@ -67,6 +56,16 @@ std::string secret_line(std::string_view prefix, std::string secret) {
 bool mandatory(TlsPolicy p) { return p == TlsPolicy::encrypt || p == TlsPolicy::verify; }
 
 }  // namespace
+
+bool needs_smtputf8(const spool::Envelope& env, const std::vector<std::size_t>& rcpts,
+                    std::string_view message) {
+  if (!env.smtputf8) return false;
+  if (non_ascii(env.sender)) return true;
+  for (auto i : rcpts)
+    if (non_ascii(env.recipients[i].address)) return true;
+  auto end = message.find("\r\n\r\n");
+  return non_ascii(message.substr(0, end));
+}
 
 const char* policy_name(TlsPolicy p) {
   switch (p) {

@@ -79,6 +79,10 @@ struct OpenError {
   bool tls_failed = false;    // the TLS handshake failed under "may": plaintext may do
 };
 
+// RFC 6531 §3.2: does this message need SMTPUTF8 (an address or header field in UTF-8)?
+bool needs_smtputf8(const spool::Envelope& envelope, const std::vector<std::size_t>& recipients,
+                    std::string_view message);
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(boost::asio::any_io_executor ex, Endpoint endpoint, Timeouts timeouts);
