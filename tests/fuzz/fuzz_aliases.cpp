@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // Every key of the text that loaded is found, whatever its case: probe the first word.
   std::string_view first = text.substr(0, text.find(':'));
-  if (!first.empty() && first.find_first_of(" \t\r\n\"#") == std::string_view::npos &&
+  if (!first.empty() && first.find_first_of(" \t\r\n\v\f\"#") == std::string_view::npos &&
       aliases->size() > 0) {
     std::string upper(first);
     for (char& c : upper)
