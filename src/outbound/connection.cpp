@@ -19,6 +19,8 @@ using smtp::Reply;
 
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// Octets of message text written under one data-block deadline.
+constexpr std::size_t data_block_size = 64 * 1024;
 // Octets read from the server at a time.
 constexpr std::size_t read_chunk = 4096;
 
@@ -102,6 +104,17 @@ asio::awaitable<void> Connection::watchdog() {
       socket_.close(ignored);
     }
   }
+}
+
+// RFC 5321 §4.5.3.2.5: the data-block timeout is per write, not for the whole message,
+// so a large message over a slow link goes on as long as it moves.
+asio::awaitable<bool> Connection::write_text(std::string_view text) {
+  while (!text.empty()) {
+    std::string_view block = text.substr(0, std::min(text.size(), data_block_size));
+    if (!co_await write(block, timeouts_.data_block)) co_return false;
+    text.remove_prefix(block.size());
+  }
+  co_return true;
 }
 
 asio::awaitable<bool> Connection::write(std::string_view data, std::chrono::seconds timeout) {
@@ -435,7 +448,7 @@ asio::awaitable<std::vector<mail::Outcome>> Connection::send(
   } else {
     text = smtp::dot_stuff(message);
   }
-  if (!co_await write(text, timeouts_.data_block))
+  if (!co_await write_text(text))
     co_return connection_lost(bdat ? "sending BDAT" : "sending message body");
   auto final_reply = co_await read_reply(timeouts_.data_done);
   if (!final_reply)
@@ -459,8 +472,11 @@ void Connection::close_now() {
 
 asio::awaitable<void> Connection::quit() {
   if (socket_.is_open()) {
-    if (co_await write("QUIT\r\n", std::chrono::seconds(10)))
-      co_await read_reply(std::chrono::seconds(10));
+    if (co_await write("QUIT\r\n", std::chrono::seconds(10))) {
+      // Named, not discarded: g++ 12 has crashed on a discarded co_await result here.
+      auto bye = co_await read_reply(std::chrono::seconds(10));
+      (void)bye;
+    }
   }
   usable_ = false;
   deadline_.cancel();

@@ -120,6 +120,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   boost::asio::awaitable<bool> write(std::string_view data, std::chrono::seconds timeout);
+  boost::asio::awaitable<bool> write_text(std::string_view text);
   boost::asio::awaitable<std::optional<smtp::Reply>> read_reply(std::chrono::seconds timeout);
   boost::asio::awaitable<void> watchdog();
   // EHLO (HELO when refused); sets extensions_ and auth_ afresh.
