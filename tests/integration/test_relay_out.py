@@ -218,3 +218,12 @@ def test_tern_to_tern_uses_bdat_and_pipelining(tern_factory):
     while "bdat=1" not in inner.log() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "bdat=1" in inner.log() and "data=" not in inner.log().split("bdat=1")[0].splitlines()[-1]
+
+
+def test_large_message_arrives_intact(tern_factory, capture):
+    """A 3 MiB message crosses in many data blocks (each under its own deadline)."""
+    t = smarthost_tern(tern_factory, capture.port)
+    lines = b"".join(b"line %07d " % i + b"x" * 60 + b"\r\n" for i in range(40000))
+    send(t, ["big@remote.example"], body=b"Subject: big\r\n\r\n" + lines)
+    (msg,) = capture.wait(1, timeout=30)
+    assert msg["data"].endswith(lines)
