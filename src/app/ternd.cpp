@@ -24,6 +24,7 @@
 #include "inbound/server.hpp"
 #include "outbound/client.hpp"
 #include "queue/scheduler.hpp"
+#include "route/tables.hpp"
 #include "spool/spool.hpp"
 
 namespace asio = boost::asio;
@@ -70,9 +71,14 @@ queue::Settings queue_settings(const config::Config& c) {
   return s;
 }
 
-// SIGHUP: a new configuration replaces the old whole, or not at all (errors are logged and
-// the old one stays). Listeners, the spool path and the user need a restart.
-void reload(config::Current& current) {
+void log_table_warnings(const route::Tables& tables) {
+  for (auto& w : tables.warnings()) log::get("master").warn("{}", w);
+}
+
+// SIGHUP: a new configuration and the routing tables it names (aliases, virtual maps,
+// users) replace the old ones whole, or not at all (errors are logged and the old ones
+// stay). Listeners, the spool path and the user need a restart.
+void reload(config::Current& current, route::CurrentTables& current_tables) {
   auto& lg = log::get("master");
   auto old = current.get();
   auto fresh = config::load(old->source);
@@ -80,6 +86,12 @@ void reload(config::Current& current) {
     lg.error("reload failed; keeping the running configuration:\n{}", fresh.error().message);
     return;
   }
+  auto tables = route::load_tables(**fresh);
+  if (!tables) {
+    lg.error("reload failed; keeping the running configuration:\n{}", tables.error().message);
+    return;
+  }
+  log_table_warnings(**tables);
   auto& c = **fresh;
   bool listeners_same = c.listeners.size() == old->listeners.size();
   for (std::size_t i = 0; listeners_same && i < c.listeners.size(); ++i)
@@ -88,15 +100,19 @@ void reload(config::Current& current) {
     lg.warn("reload: listener, spool.path and server.user changes take effect at restart");
   log::setup(c.log_level);
   current.set(std::move(*fresh));
+  current_tables.set(std::move(*tables));
   lg.info("reloaded configuration {}", old->source);
 }
 
-int run(std::shared_ptr<const config::Config> config) {
+int run(std::shared_ptr<const config::Config> config,
+        std::shared_ptr<const route::Tables> tables) {
   // Everything ternd creates (spool files, mailboxes) is private to its user.
   ::umask(077);
   config::Current current(config);
+  route::CurrentTables current_tables(std::move(tables));
   log::setup(config->log_level);
   auto& lg = log::get("master");
+  log_table_warnings(*current_tables.get());
 
   unsigned n_io = config->io_threads ? config->io_threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<asio::io_context>> io;
@@ -179,7 +195,7 @@ int run(std::shared_ptr<const config::Config> config) {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        reload(current);
+        reload(current, current_tables);
         wait_signal();
         return;
       }
@@ -223,9 +239,16 @@ int main(int argc, char** argv) {
     std::cerr << config.error().message << "\n";
     return 1;
   }
+  // The tables are part of the configuration: --check reads them too, file:line per error.
+  auto tables = route::load_tables(**config);
+  if (!tables) {
+    std::cerr << tables.error().message << "\n";
+    return 1;
+  }
   if (check) {
+    for (auto& w : (*tables)->warnings()) std::cerr << "warning: " << w << "\n";
     std::cout << config_path << ": configuration is valid\n";
     return 0;
   }
-  return run(std::move(*config));
+  return run(std::move(*config), std::move(*tables));
 }

@@ -457,10 +457,47 @@ void load_smarthost_security(const toml::table& t, Config& c, Problems& problems
   if (password) c.smarthost->password = std::move(*password);
 }
 
+std::optional<bool> get_bool(const toml::table& t, std::string_view key, std::string_view where,
+                             Problems& problems) {
+  const toml::node* n = t.get(key);
+  if (!n) return std::nullopt;
+  if (auto b = n->value<bool>(); b && n->is_boolean()) return *b;
+  problems.add(*n, std::string(where) + "." + std::string(key) + " must be true or false");
+  return std::nullopt;
+}
+
+// [route]: the paths of the alias and virtual tables (loaded by route::load_tables), the
+// address extension delimiters and what include files may do.
+void load_route(const toml::table& t, Route& r, Problems& problems) {
+  check_keys(t, "route",
+             {"aliases", "virtual_alias_maps", "recipient_delimiter", "allow_include_commands",
+              "allow_include_files"},
+             problems);
+  r.alias_files = get_strings(t, "aliases", "route", problems);
+  r.virtual_alias_maps = get_strings(t, "virtual_alias_maps", "route", problems);
+  for (auto key : {"aliases", "virtual_alias_maps"}) {
+    auto& list = std::string_view(key) == "aliases" ? r.alias_files : r.virtual_alias_maps;
+    for (auto& p : list)
+      if (p.empty()) problems.add(*t.get(key), "route." + std::string(key) + ": empty file name");
+  }
+  if (auto s = get_string(t, "recipient_delimiter", "route", problems)) {
+    bool ok = std::all_of(s->begin(), s->end(), [](unsigned char ch) {
+      return ch > 0x20 && ch < 0x7f && ch != '@' && ch != '"' && ch != '\\';
+    });
+    if (ok) r.recipient_delimiter = *s;
+    else problems.add(*t.get("recipient_delimiter"),
+                      "route.recipient_delimiter must hold printable ASCII characters other "
+                      "than @, \\ and \" (or be \"\" for none)");
+  }
+  if (auto b = get_bool(t, "allow_include_commands", "route", problems))
+    r.allow_include_commands = *b;
+  if (auto b = get_bool(t, "allow_include_files", "route", problems)) r.allow_include_files = *b;
+}
+
 void load_tables(const toml::table& root, Config& c, Problems& problems) {
   check_keys(root, "",
              {"server", "spool", "listener", "domains", "delivery", "relay", "transport",
-              "limits", "smtp", "log", "dns", "queue"},
+              "limits", "smtp", "log", "dns", "queue", "route"},
              problems);
   auto table = [&](std::string_view key) -> const toml::table* {
     const toml::node* n = root.get(key);
@@ -509,7 +546,15 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
     }
   }
   if (auto* t = table("domains")) {
-    check_keys(*t, "domains", {"local"}, problems);
+    check_keys(*t, "domains", {"local", "users", "catch_all"}, problems);
+    if (auto s = get_string(*t, "users", "domains", problems)) {
+      if (s->empty()) problems.add(*t->get("users"), "domains.users must name a file");
+      else c.route.users_file = *s;
+    }
+    if (const toml::node* n = t->get("catch_all")) {
+      if (auto b = n->value<bool>(); b && n->is_boolean()) c.route.catch_all = *b;
+      else problems.add(*n, "domains.catch_all must be true or false");
+    }
     for (auto& d : get_strings(*t, "local", "domains", problems)) {
       auto ascii = normalize_domain(d);
       if (ascii.empty())
@@ -568,6 +613,7 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
       }
     }
   }
+  if (auto* t = table("route")) load_route(*t, c.route, problems);
   if (auto* t = table("limits")) load_limits(*t, c.limits, problems);
   if (auto* t = table("dns")) load_dns(*t, c.dns, problems);
   if (auto* t = table("queue")) {
@@ -663,6 +709,9 @@ void check_whole(const toml::table& root, Config& c, Problems& problems) {
     problems.add(1, "at least one [[listener]] with an address is required");
   bool needs_maildir = !c.local_domains.empty();
   for (auto& [d, t] : c.transports) needs_maildir |= t.kind == TransportKind::maildir;
+  if (c.route.catch_all && !c.route.users_file.empty())
+    problems.add(1, "domains.catch_all = true accepts every local part, so domains.users would "
+                    "do nothing: remove one of them");
   if (needs_maildir && c.maildir_root.empty())
     problems.add(1, "delivery.maildir.root is required when domains.local is set");
 }

@@ -138,6 +138,21 @@ struct QueueTimes {
   std::chrono::seconds delay_warning{4 * 3600};
 };
 
+// Recipient expansion ([route] and domains.users; docs/configuration.md). Config keeps the
+// paths only: the tables themselves are loaded by route::load_tables (route/tables.hpp), next
+// to the configuration, into a snapshot of their own.
+struct Route {
+  std::vector<std::string> alias_files;         // Postfix alias_maps; default: none
+  std::vector<std::string> virtual_alias_maps;  // Postfix virtual_alias_maps; default: none
+  std::string recipient_delimiter = "+";        // Postfix recipient_delimiter; "" turns it off
+  bool allow_include_commands = false;          // Postfix allow_mail_to_commands has no "include"
+  bool allow_include_files = false;             // Postfix allow_mail_to_files has no "include"
+  // The users of the mailbox domains (Postfix local_recipient_maps): a file, one local part
+  // or address per line. Empty: every local part is accepted (catch_all in effect).
+  std::string users_file;
+  bool catch_all = false;  // domains.catch_all: accept every local part even with users
+};
+
 struct Config {
   std::string source;          // the file it came from, for messages
   std::string hostname;        // server.hostname: greeting, Received, bounces
@@ -155,6 +170,7 @@ struct Config {
   SmtpClient smtp_client;
   QueueTimes queue;
   std::map<std::string, Transport> transports;  // domain → transport (lower-case A-label)
+  Route route;
   Limits limits;
   BareLineEndings bare_line_endings = BareLineEndings::reject;
   std::string log_level = "info";

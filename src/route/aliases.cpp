@@ -278,6 +278,11 @@ Result<Aliases> Aliases::load(const std::string& path, const AliasOptions& optio
   return parse(*text, path, options);
 }
 
+void Aliases::merge(Aliases&& later) {
+  for (auto& [key, entry] : later.entries_) entries_.try_emplace(key, std::move(entry));
+  for (auto& w : later.warnings_) warnings_.push_back(std::move(w));
+}
+
 const AliasEntry* Aliases::find(std::string_view key) const {
   auto it = entries_.find(lower_ascii(key));
   return it == entries_.end() ? nullptr : &it->second;

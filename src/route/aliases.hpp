@@ -76,6 +76,10 @@ class Aliases {
   static Result<Aliases> parse(std::string_view text, std::string_view name,
                                const AliasOptions& options = {});
 
+  // Adds the entries of a table read after this one (Postfix alias_maps lists several:
+  // the first table holding a key wins), and its warnings.
+  void merge(Aliases&& later);
+
   // The entry for a key (any case), or nullptr.
   [[nodiscard]] const AliasEntry* find(std::string_view key) const;
   std::size_t size() const { return entries_.size(); }

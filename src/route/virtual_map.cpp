@@ -120,6 +120,11 @@ Result<VirtualMap> VirtualMap::load(const std::string& path) {
   return parse(*text, path);
 }
 
+void VirtualMap::merge(VirtualMap&& later) {
+  for (auto& [key, entry] : later.entries_) entries_.try_emplace(key, std::move(entry));
+  for (auto& w : later.warnings_) warnings_.push_back(std::move(w));
+}
+
 const VirtualEntry* VirtualMap::find(std::string_view key) const {
   auto it = entries_.find(std::string(key));
   return it == entries_.end() ? nullptr : &it->second;

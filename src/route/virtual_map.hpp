@@ -58,6 +58,10 @@ class VirtualMap {
   // Parses `text`; `name` stands for the file in messages.
   static Result<VirtualMap> parse(std::string_view text, std::string_view name);
 
+  // Adds the entries of a map read after this one (Postfix virtual_alias_maps lists
+  // several: the first map holding a key wins), and its warnings.
+  void merge(VirtualMap&& later);
+
   // Exact lookup of a normalised key: "user@domain" (local part lower-cased, domain as
   // A-label), "user" or "@domain". nullptr when absent.
   [[nodiscard]] const VirtualEntry* find(std::string_view key) const;
