@@ -121,7 +121,7 @@ int run(std::shared_ptr<const config::Config> config,
     io.push_back(std::make_unique<asio::io_context>(1));
     workers.push_back(io.back().get());
   }
-  inbound::Server server(current, workers);
+  inbound::Server server(current, current_tables, workers);
   if (auto st = server.listen(); !st) {
     lg.critical("{}", st.error().message);
     return 1;

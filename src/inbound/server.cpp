@@ -23,6 +23,7 @@ using asio::ip::tcp;
 
 struct Server::Impl {
   const config::Current& current;
+  const route::CurrentTables& tables;
   std::shared_ptr<const config::Config> config;  // at start: the listeners
   Ingress* ingress = nullptr;
   std::vector<asio::io_context*> workers;
@@ -34,8 +35,8 @@ struct Server::Impl {
   SessionRegistry registry;
   BufferGauge gauge;
 
-  Impl(const config::Current& c, std::vector<asio::io_context*> w)
-      : current(c), config(c.get()), workers(std::move(w)) {}
+  Impl(const config::Current& c, const route::CurrentTables& t, std::vector<asio::io_context*> w)
+      : current(c), tables(t), config(c.get()), workers(std::move(w)) {}
 
   // Counts a session in and out of the per-client and total limits.
   struct Slot {
@@ -72,6 +73,7 @@ struct Server::Impl {
 
   void admit(tcp::socket socket, std::string ip) {
     auto config = current.get();
+    auto route_tables = tables.get();
     std::uint32_t from_client;
     {
       std::lock_guard lock(per_client_mutex);
@@ -102,15 +104,18 @@ struct Server::Impl {
     }
     asio::co_spawn(
         ex,
-        [this, socket = std::move(socket), ip, slot, config]() mutable -> asio::awaitable<void> {
-          co_await run_session(std::move(socket), config, *ingress, ip, registry, gauge);
+        [this, socket = std::move(socket), ip, slot, config,
+         route_tables]() mutable -> asio::awaitable<void> {
+          co_await run_session(std::move(socket), config, route_tables, *ingress, ip, registry,
+                               gauge);
         },
         asio::detached);
   }
 };
 
-Server::Server(const config::Current& config, std::vector<asio::io_context*> workers)
-    : impl_(std::make_unique<Impl>(config, std::move(workers))) {}
+Server::Server(const config::Current& config, const route::CurrentTables& tables,
+               std::vector<asio::io_context*> workers)
+    : impl_(std::make_unique<Impl>(config, tables, std::move(workers))) {}
 
 Server::~Server() = default;
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/current.hpp"
+#include "route/tables.hpp"
 #include "core/result.hpp"
 #include "inbound/ingress.hpp"
 
@@ -17,8 +18,10 @@ class Server {
  public:
   // `workers` are the per-thread io_contexts; listeners run on the first. Listeners are
   // those of the configuration at construction; each session uses the configuration in
-  // force when it connects.
-  Server(const config::Current& config, std::vector<boost::asio::io_context*> workers);
+  // force when it connects, and the routing tables (aliases, virtual maps, users) in force
+  // then.
+  Server(const config::Current& config, const route::CurrentTables& tables,
+         std::vector<boost::asio::io_context*> workers);
   ~Server();
 
   // Binds every listener; fails with "cannot listen on ADDRESS: reason". Needs root for

@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <array>
+#include <optional>
 #include <chrono>
 #include <algorithm>
 #include <vector>
@@ -61,12 +62,14 @@ Reply reply(int code, std::string enhanced, std::string text) {
 
 class Session : public SessionRegistry::Member, public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<const config::Config> config, Ingress& ingress,
-          std::string client_ip, BufferGauge& gauge)
+  Session(tcp::socket socket, std::shared_ptr<const config::Config> config,
+          std::shared_ptr<const route::Tables> tables, Ingress& ingress, std::string client_ip,
+          BufferGauge& gauge)
       : gauge_(gauge),
         socket_(std::move(socket)),
         deadline_(socket_.get_executor()),
         config_(std::move(config)),
+        tables_(std::move(tables)),
         ingress_(ingress),
         client_ip_(std::move(client_ip)),
         client_name_("unknown[" + client_ip_ + "]") {}
@@ -85,6 +88,10 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   Reply on_helo(std::string_view arg);
   Reply on_mail(std::string_view arg);
   Reply on_rcpt(std::string_view arg);
+  std::optional<Reply> expand(const mail::Address& rcpt, const std::string& address,
+                              const std::string& domain, const spool::Recipient& original,
+                              std::vector<spool::Recipient>& out);
+  void add_recipient(spool::Recipient r);
   Reply on_data(std::string_view arg);
   Reply on_bdat(std::string_view arg);
   Reply on_rset(std::string_view arg);
@@ -114,6 +121,7 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   tcp::socket socket_;
   asio::steady_timer deadline_;
   std::shared_ptr<const config::Config> config_;
+  std::shared_ptr<const route::Tables> tables_;  // may be null: no expansion
   Ingress& ingress_;
   std::string client_ip_;
   std::string client_name_;
@@ -309,8 +317,101 @@ Reply Session::on_rcpt(std::string_view arg) {
   r.domain = domain;
   r.notify = parsed->notify;
   if (!parsed->orcpt.empty()) r.orcpt = parsed->orcpt_type + ";" + parsed->orcpt;
-  recipients_.push_back(std::move(r));
+  // The mailbox domains: the recipient is expanded now (virtual aliases, aliases, address
+  // extensions, the users list), so an unknown user is refused here, not bounced later, and
+  // the envelope stored holds the final recipients.
+  if (tables_ && transport && (transport->kind == config::TransportKind::maildir ||
+                               transport->kind == config::TransportKind::lmtp)) {
+    std::vector<spool::Recipient> finals;
+    if (auto refused = expand(rcpt, address, domain, r, finals)) {
+      log_reject(*refused, "RCPT", address);
+      return *refused;
+    }
+    for (auto& f : finals) add_recipient(std::move(f));
+    return reply(250, "2.1.5", "Ok");
+  }
+  add_recipient(std::move(r));
   return reply(250, "2.1.5", "Ok");
+}
+
+void Session::add_recipient(spool::Recipient r) {
+  // Two RCPTs expanding to one mailbox make one delivery (as Postfix's cleanup does).
+  for (auto& have : recipients_)
+    if (have.address == r.address && have.target == r.target) return;
+  recipients_.push_back(std::move(r));
+}
+
+// Expands `rcpt` (ours, in a mailbox domain) into `out`; a reply when it is refused.
+std::optional<Reply> Session::expand(const mail::Address& rcpt, const std::string& address,
+                                     const std::string& domain,
+                                     const spool::Recipient& original,
+                                     std::vector<spool::Recipient>& out) {
+  mail::Address a = rcpt;
+  if (a.domain.empty()) {  // <postmaster>
+    a.local = "postmaster";
+    a.domain = a.domain_ascii = domain;
+  }
+  auto expanded = tables_->expander().expand(a);
+  if (!expanded) {
+    const auto& e = expanded.error();
+    if (e.kind == route::ExpandError::Kind::unknown)
+      return reply(550, "5.1.1", "<" + address + ">: Recipient address rejected: User unknown "
+                                 "in local recipient table");
+    std::string enhanced = e.enhanced.empty() ? "5.4.6" : e.enhanced;
+    int code = enhanced[0] == '4' ? 451 : 550;
+    return reply(code, enhanced, "<" + address + ">: Recipient address rejected: " + e.text);
+  }
+  const auto& delimiters = config_->route.recipient_delimiter;
+  const auto split = route::split_extension(a.local, delimiters);
+  const char delimiter = split.delimiter ? split.delimiter
+                                         : (delimiters.empty() ? '+' : delimiters.front());
+  // RFC 3461 §4.2: the MTA may add ORCPT; the original recipient survives the rewriting.
+  std::string orcpt = original.orcpt.empty()
+                          ? std::string(a.utf8() ? "utf-8;" : "rfc822;") + address
+                          : original.orcpt;
+  const route::Destination* first_error = nullptr;
+  bool unsupported = false;
+  for (auto& d : *expanded) {
+    spool::Recipient r;
+    r.notify = original.notify;
+    switch (d.kind) {
+      case route::Destination::Kind::mailbox: {
+        mail::Address m = d.address;
+        if (!d.extension.empty()) {
+          r.target = m.local;
+          m.local += delimiter;
+          m.local += d.extension;
+        }
+        r.address = m.text();
+        r.domain = m.domain_ascii;
+        break;
+      }
+      case route::Destination::Kind::address:
+        r.address = d.address.text();
+        r.domain = d.address.domain_ascii;
+        break;
+      case route::Destination::Kind::error:
+        if (!first_error) first_error = &d;
+        log::get("smtpd").warn("{}: alias member of <{}> refused: {} {} {}", client_name_,
+                               address, d.code, d.enhanced, d.text);
+        continue;
+      case route::Destination::Kind::file:
+      case route::Destination::Kind::pipe:
+        unsupported = true;
+        continue;
+    }
+    if (r.address != address || !original.orcpt.empty()) r.orcpt = orcpt;
+    out.push_back(std::move(r));
+  }
+  if (unsupported)
+    return reply(451, "4.3.5", "<" + address + ">: Recipient address rejected: delivery to a "
+                               "file or command is not available yet");
+  if (out.empty() && first_error)
+    return reply(first_error->code, first_error->enhanced,
+                 "<" + address + ">: Recipient address rejected: " + first_error->text);
+  if (out.empty())
+    return reply(451, "4.3.0", "<" + address + ">: Recipient address rejected: empty expansion");
+  return std::nullopt;
 }
 
 Reply Session::on_data(std::string_view arg) {
@@ -648,9 +749,10 @@ void SessionRegistry::stop_all() {
 }
 
 asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<const config::Config> config,
+                                  std::shared_ptr<const route::Tables> tables,
                                   Ingress& ingress, std::string client_ip,
                                   SessionRegistry& registry, BufferGauge& gauge) {
-  auto s = std::make_shared<Session>(std::move(socket), std::move(config), ingress,
+  auto s = std::make_shared<Session>(std::move(socket), std::move(config), std::move(tables), ingress,
                                      std::move(client_ip), gauge);
   // The watchdog holds the session alive until it has seen the socket close.
   asio::co_spawn(s->socket_executor(), [s]() { return s->watchdog(); }, asio::detached);

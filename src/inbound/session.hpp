@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "route/tables.hpp"
 #include "inbound/ingress.hpp"
 
 namespace tern::inbound {
@@ -54,6 +55,7 @@ class BufferGauge {
 // Runs a session on `socket` until the client quits, times out or is dropped.
 boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket,
                                          std::shared_ptr<const config::Config> config,
+                                         std::shared_ptr<const route::Tables> tables,
                                          Ingress& ingress, std::string client_ip,
                                          SessionRegistry& registry, BufferGauge& gauge);
 

@@ -27,6 +27,10 @@ struct Recipient {
   std::string domain;        // routing domain (A-labels, lower case)
   std::uint8_t notify = 0;   // RFC 3461 NOTIFY bits (smtp::Notify); 0 = not given
   std::string orcpt;         // RFC 3461 ORCPT "type;address", decoded; empty if not given
+  // Where a local delivery goes when it is not the address's local part: the mailbox name
+  // of an address with an extension (alice for alice+news@example.org, as expanded by
+  // route/ at RCPT time). Empty: the local part of `address`.
+  std::string target;
   RecipientStatus status;
 };
 

@@ -28,6 +28,7 @@ std::string encode(const Envelope& e) {
                      {"attempts", r.status.attempts}};
     if (r.notify) j["notify"] = r.notify;
     if (!r.orcpt.empty()) j["orcpt"] = r.orcpt;
+    if (!r.target.empty()) j["target"] = r.target;
     if (r.status.next_attempt) j["next"] = r.status.next_attempt;
     if (!r.status.last_error.empty()) j["error"] = r.status.last_error;
     if (r.status.warned) j["warned"] = true;
@@ -69,6 +70,7 @@ Result<Envelope> decode(std::string_view text) {
       rc.domain = r.value("domain", "");
       rc.notify = r.value("notify", std::uint8_t{0});
       rc.orcpt = r.value("orcpt", "");
+      rc.target = r.value("target", "");
       auto state = r.value("state", "pending");
       rc.status.state = state == "delivered" ? RecipientState::delivered
                         : state == "failed"  ? RecipientState::failed

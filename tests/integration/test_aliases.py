@@ -1,12 +1,17 @@
 """Aliases, virtual alias maps and the users of the mailbox domains ([route], domains.users):
 `ternd --check` reads the tables and reports their mistakes as file:line; a SIGHUP with a
-broken table keeps the running configuration and tables."""
+broken table keeps the running configuration and tables. At RCPT time, recipients of the
+mailbox domains are expanded: an unknown user gets Postfix's 550 5.1.1, an alias loop 5.4.6,
+an error: alias its own reply; an alias delivers to the other user's Maildir, +ext to the
+base user (Delivered-To keeping the address with the extension), and a virtual alias to a
+remote address is relayed even for a client that may not relay."""
 
 import signal
 import subprocess
 import time
 
-from conftest import TERND
+from conftest import TERND, send_message
+from test_relay_out import SINK_HOST, capture  # noqa: F401 (the fixture)
 
 
 def wait_log(tern, text, timeout=5.0):
@@ -76,3 +81,70 @@ def test_sighup_with_a_broken_alias_file_keeps_the_old_tables(tern_factory):
     (t.root / "aliases").write_text("root: bob\n")
     t.proc.send_signal(signal.SIGHUP)
     wait_log(t, "reloaded configuration")
+
+
+def rcpt(t, address):
+    c = t.client()
+    c.command("MAIL FROM:<sender@example.org>")
+    return c.command(f"RCPT TO:<{address}>")
+
+
+def test_unknown_user_is_rejected_at_rcpt(tern_factory):
+    t = route_config(tern_factory(), aliases="postmaster: alice\n", users="alice\nbob\n").start()
+    code, lines = rcpt(t, "mallory@example.test")
+    assert code == 550, lines
+    assert lines[-1] == ("550 5.1.1 <mallory@example.test>: Recipient address rejected: "
+                         "User unknown in local recipient table"), lines
+    assert rcpt(t, "bob@example.test")[0] == 250
+    assert rcpt(t, "postmaster@example.test")[0] == 250
+    assert rcpt(t, "Alice+news@example.test")[0] == 250
+    assert rcpt(t, "mallory@remote.example")[0] == 250  # relayed: not ours to check
+
+
+def test_alias_delivers_to_the_other_users_maildir(tern_factory):
+    t = route_config(tern_factory(), aliases="sales: bob\nteam: alice, bob\n").start()
+    code, lines = send_message(t.client(), ["sales@example.test"])
+    assert code == 250, lines
+    (msg,) = t.wait_messages("bob")
+    assert b"Delivered-To: bob@example.test\n" in msg
+    assert not t.maildir("sales").exists()
+    code, lines = send_message(t.client(), ["team@example.test", "bob@example.test"])
+    assert code == 250, lines
+    t.wait_messages("alice")
+    time.sleep(0.3)
+    assert len(t.wait_messages("bob", 2)) == 2  # bob once for the second message
+
+
+def test_extension_delivers_to_the_base_user(tern_factory):
+    t = route_config(tern_factory(), users="alice\n").start()
+    code, lines = send_message(t.client(), ["alice+news@example.test"])
+    assert code == 250, lines
+    (msg,) = t.wait_messages("alice")
+    assert b"Delivered-To: alice+news@example.test\n" in msg
+    assert not t.maildir("alice+news").exists()
+
+
+def test_alias_loop_gets_5_4_6(tern_factory):
+    t = route_config(tern_factory(), aliases="a: b\nb: a\n").start()
+    code, lines = rcpt(t, "a@example.test")
+    assert code == 550 and lines[-1].startswith("550 5.4.6 <a@example.test>: "), lines
+
+
+def test_error_alias_gives_its_reply(tern_factory):
+    t = route_config(tern_factory(), aliases="gone: error:550 5.1.6 moved away\n").start()
+    code, lines = rcpt(t, "gone@example.test")
+    assert code == 550, lines
+    assert lines[-1] == ("550 5.1.6 <gone@example.test>: Recipient address rejected: "
+                         "moved away"), lines
+
+
+def test_virtual_alias_to_a_remote_address_is_relayed(tern_factory, capture):  # noqa: F811
+    t = tern_factory(relay=["192.0.2.0/24"], extra="[queue]\nfirst_retry = 1\n")
+    route_config(t, virtual="info@example.test  carol@remote.example\n")
+    t.start_with_smarthost(f"[{SINK_HOST}]:{capture.port}")
+    assert rcpt(t, "x@remote.example")[0] == 554  # this client may not relay
+    code, lines = send_message(t.client(), ["info@example.test"])
+    assert code == 250, lines
+    (m,) = capture.wait(1)
+    assert m["to"] == ["carol@remote.example"]
+    assert m["from"] == "sender@example.org"

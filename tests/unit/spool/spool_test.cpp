@@ -36,6 +36,7 @@ Envelope sample() {
   r.domain = "example.test";
   r.notify = 6;
   r.orcpt = "rfc822;u@example.test";
+  r.target = "u";
   e.recipients = {r, r};
   e.recipients[1].address = "v@example.test";
   return e;
@@ -69,6 +70,7 @@ TEST(Spool, CommitListReopenRemove) {
   ASSERT_EQ(got.recipients.size(), 2u);
   EXPECT_EQ(got.recipients[0].notify, 6);
   EXPECT_EQ(got.recipients[0].orcpt, "rfc822;u@example.test");
+  EXPECT_EQ(got.recipients[0].target, "u");
   auto body = (*s)->body(e.id);
   ASSERT_TRUE(body.ok() && body->has_value());
   EXPECT_EQ(**body, "Hi\r\n\r\n");
