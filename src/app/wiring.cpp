@@ -3,7 +3,10 @@
 
 #include <boost/asio/post.hpp>
 
+#include "delivery/mbox.hpp"
+#include "delivery/pipe.hpp"
 #include "mail/address.hpp"
+#include "route/expander.hpp"
 
 namespace tern::app {
 namespace {
@@ -11,6 +14,40 @@ namespace {
 constexpr std::string_view local_destination = "local";
 constexpr std::string_view discard_destination = "discard";
 constexpr std::string_view error_destination = "error";
+// Files and commands named by aliases (spool::RecipientKind).
+constexpr std::string_view file_destination = "local:file";
+constexpr std::string_view pipe_destination = "local:pipe";
+
+// Appends to a file or runs a command an alias named, as the daemon's user (server.user).
+mail::Outcome deliver_alias_target(const config::Config& config, const spool::Envelope& envelope,
+                                   const spool::Recipient& r, std::string_view message) {
+  if (r.kind == spool::RecipientKind::file) {
+    if (r.target.empty() || r.target.front() != '/')
+      return mail::Outcome::bounced("5.3.5", "local", "alias file is not an absolute path");
+    delivery::Mbox mbox("/");
+    return mbox.deliver_to_file(r.target, envelope.sender, r.address, message);
+  }
+  delivery::PipeCommand command;
+  std::string_view rest = r.target;
+  while (!rest.empty()) {
+    auto start = rest.find_first_not_of(" \t");
+    if (start == std::string_view::npos) break;
+    rest = rest.substr(start);
+    auto end = rest.find_first_of(" \t");
+    command.argv.emplace_back(rest.substr(0, end));
+    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+  }
+  if (command.argv.empty() || command.argv.front().front() != '/')
+    return mail::Outcome::bounced("5.3.5", "local",
+                                  "alias command does not start with an absolute path");
+  auto addr = mail::parse_mailbox(r.address, /*allow_utf8=*/true);
+  std::string local = addr ? addr->local : "";
+  auto split = route::split_extension(local, config.route.recipient_delimiter);
+  std::string user = split.delimiter ? split.user : local;
+  delivery::PipeEnvelope env{envelope.sender, r.address, user, local, split.extension,
+                             r.domain, ""};
+  return delivery::Pipe().deliver(command, env, message);
+}
 
 outbound::TlsPolicy tls_policy(config::TlsPolicy p) {
   switch (p) {
@@ -69,6 +106,10 @@ RoutingCourier::RoutingCourier(const config::Current& config, boost::asio::threa
 std::string RoutingCourier::destination(const spool::Envelope& envelope,
                                         std::size_t index) const {
   auto config = config_.get();
+  if (envelope.recipients[index].kind == spool::RecipientKind::file)
+    return std::string(file_destination);
+  if (envelope.recipients[index].kind == spool::RecipientKind::pipe)
+    return std::string(pipe_destination);
   const auto& domain = envelope.recipients[index].domain;
   if (const config::Transport* t = config->transport_for(domain)) {
     switch (t->kind) {
@@ -88,6 +129,21 @@ void RoutingCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
                              std::shared_ptr<const std::string> message, Done done) {
   auto config = config_.get();  // one configuration for the whole attempt
   const auto& first = envelope->recipients[recipients.front()];
+  if (first.kind != spool::RecipientKind::address) {
+    boost::asio::post(pool_, [config, envelope, recipients = std::move(recipients), message,
+                              done = std::move(done)]() mutable {
+      std::vector<mail::Outcome> outcomes;
+      for (std::size_t i : recipients) {
+        const auto& r = envelope->recipients[i];
+        if (r.kind == spool::RecipientKind::address)
+          outcomes.push_back(mail::Outcome::deferred("4.3.5", "local", "destination changed"));
+        else
+          outcomes.push_back(deliver_alias_target(*config, *envelope, r, *message));
+      }
+      done(std::move(outcomes));
+    });
+    return;
+  }
   const config::Transport* t = config->transport_for(first.domain);
   if (!t || t->kind == config::TransportKind::smtp) {
     smtp_.deliver(next_hop(*config, first.domain), std::move(envelope), std::move(recipients),

@@ -337,7 +337,7 @@ Reply Session::on_rcpt(std::string_view arg) {
 void Session::add_recipient(spool::Recipient r) {
   // Two RCPTs expanding to one mailbox make one delivery (as Postfix's cleanup does).
   for (auto& have : recipients_)
-    if (have.address == r.address && have.target == r.target) return;
+    if (have.kind == r.kind && have.address == r.address && have.target == r.target) return;
   recipients_.push_back(std::move(r));
 }
 
@@ -370,7 +370,6 @@ std::optional<Reply> Session::expand(const mail::Address& rcpt, const std::strin
                           ? std::string(a.utf8() ? "utf-8;" : "rfc822;") + address
                           : original.orcpt;
   const route::Destination* first_error = nullptr;
-  bool unsupported = false;
   for (auto& d : *expanded) {
     spool::Recipient r;
     r.notify = original.notify;
@@ -397,15 +396,18 @@ std::optional<Reply> Session::expand(const mail::Address& rcpt, const std::strin
         continue;
       case route::Destination::Kind::file:
       case route::Destination::Kind::pipe:
-        unsupported = true;
-        continue;
+        r.kind = d.kind == route::Destination::Kind::file ? spool::RecipientKind::file
+                                                          : spool::RecipientKind::pipe;
+        r.target = d.target;
+        r.address = address;
+        r.domain = domain;
+        break;
     }
-    if (r.address != address || !original.orcpt.empty()) r.orcpt = orcpt;
+    if (r.address != address || r.kind != spool::RecipientKind::address ||
+        !original.orcpt.empty())
+      r.orcpt = orcpt;
     out.push_back(std::move(r));
   }
-  if (unsupported)
-    return reply(451, "4.3.5", "<" + address + ">: Recipient address rejected: delivery to a "
-                               "file or command is not available yet");
   if (out.empty() && first_error)
     return reply(first_error->code, first_error->enhanced,
                  "<" + address + ">: Recipient address rejected: " + first_error->text);

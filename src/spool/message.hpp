@@ -22,14 +22,21 @@ struct RecipientStatus {
   bool warned = false;            // a delay notification was sent for it
 };
 
+// What a recipient is delivered to: its address (routed by domain), or, from an alias
+// expanded at RCPT time, a file to append to or a command to run (`target`).
+enum class RecipientKind : std::uint8_t { address, file, pipe };
+
 struct Recipient {
+  RecipientKind kind = RecipientKind::address;
   std::string address;       // the RCPT address, as text (local@domain)
   std::string domain;        // routing domain (A-labels, lower case)
   std::uint8_t notify = 0;   // RFC 3461 NOTIFY bits (smtp::Notify); 0 = not given
   std::string orcpt;         // RFC 3461 ORCPT "type;address", decoded; empty if not given
-  // Where a local delivery goes when it is not the address's local part: the mailbox name
-  // of an address with an extension (alice for alice+news@example.org, as expanded by
-  // route/ at RCPT time). Empty: the local part of `address`.
+  // address: where a local delivery goes when it is not the address's local part: the
+  // mailbox name of an address with an extension (alice for alice+news@example.org, as
+  // expanded by route/ at RCPT time); empty: the local part of `address`.
+  // file: the absolute path; pipe: the command line (split into argv on whitespace).
+  // For file and pipe, `address` is the recipient whose alias named them.
   std::string target;
   RecipientStatus status;
 };

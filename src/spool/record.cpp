@@ -29,6 +29,8 @@ std::string encode(const Envelope& e) {
     if (r.notify) j["notify"] = r.notify;
     if (!r.orcpt.empty()) j["orcpt"] = r.orcpt;
     if (!r.target.empty()) j["target"] = r.target;
+    if (r.kind == RecipientKind::file) j["kind"] = "file";
+    if (r.kind == RecipientKind::pipe) j["kind"] = "pipe";
     if (r.status.next_attempt) j["next"] = r.status.next_attempt;
     if (!r.status.last_error.empty()) j["error"] = r.status.last_error;
     if (r.status.warned) j["warned"] = true;
@@ -71,6 +73,10 @@ Result<Envelope> decode(std::string_view text) {
       rc.notify = r.value("notify", std::uint8_t{0});
       rc.orcpt = r.value("orcpt", "");
       rc.target = r.value("target", "");
+      auto kind = r.value("kind", "");
+      rc.kind = kind == "file"   ? RecipientKind::file
+                : kind == "pipe" ? RecipientKind::pipe
+                                 : RecipientKind::address;
       auto state = r.value("state", "pending");
       rc.status.state = state == "delivered" ? RecipientState::delivered
                         : state == "failed"  ? RecipientState::failed

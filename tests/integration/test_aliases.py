@@ -148,3 +148,41 @@ def test_virtual_alias_to_a_remote_address_is_relayed(tern_factory, capture):  #
     (m,) = capture.wait(1)
     assert m["to"] == ["carol@remote.example"]
     assert m["from"] == "sender@example.org"
+
+
+def test_alias_to_a_file_appends_to_it(tern_factory):
+    t = tern_factory()
+    box = t.root / "archive.mbox"
+    route_config(t, aliases=f"archive: {box}, alice\n").start()
+    code, lines = send_message(t.client(), ["archive@example.test"])
+    assert code == 250, lines
+    t.wait_messages("alice")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (box.exists() and b"hello" in box.read_bytes()):
+        time.sleep(0.05)
+    text = box.read_bytes()
+    assert text.startswith(b"From sender@example.org "), text
+    assert b"Delivered-To: archive@example.test\n" in text and b"\nhello\n" in text
+
+
+def test_alias_to_a_command_runs_it(tern_factory):
+    t = tern_factory()
+    out = t.root / "out"
+    script = t.root / "hook.sh"
+    script.write_text(f"#!/bin/sh\nenv > {out}.env\ncat > {out}.msg\n")
+    script.chmod(0o755)
+    route_config(t, aliases=f'bug: "|{script} -q"\n').start()
+    code, lines = send_message(t.client(), ["bug+urgent@example.test"])
+    assert code == 250, lines
+    msg_path = t.root / "out.msg"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (msg_path.exists() and b"hello" in
+                                                msg_path.read_bytes()):
+        time.sleep(0.05)
+    assert b"hello" in msg_path.read_bytes(), t.log()[-2000:]
+    env = dict(line.split("=", 1) for line in (t.root / "out.env").read_text().splitlines()
+               if "=" in line)
+    assert env["SENDER"] == "sender@example.org"
+    assert env["RECIPIENT"] == "bug+urgent@example.test"
+    assert env["USER"] == "bug" and env["EXTENSION"] == "urgent"
+    assert env["DOMAIN"] == "example.test"

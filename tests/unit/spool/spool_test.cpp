@@ -39,6 +39,8 @@ Envelope sample() {
   r.target = "u";
   e.recipients = {r, r};
   e.recipients[1].address = "v@example.test";
+  e.recipients[1].kind = RecipientKind::pipe;
+  e.recipients[1].target = "/usr/bin/true -q";
   return e;
 }
 
@@ -71,6 +73,9 @@ TEST(Spool, CommitListReopenRemove) {
   EXPECT_EQ(got.recipients[0].notify, 6);
   EXPECT_EQ(got.recipients[0].orcpt, "rfc822;u@example.test");
   EXPECT_EQ(got.recipients[0].target, "u");
+  EXPECT_EQ(got.recipients[0].kind, RecipientKind::address);
+  EXPECT_EQ(got.recipients[1].kind, RecipientKind::pipe);
+  EXPECT_EQ(got.recipients[1].target, "/usr/bin/true -q");
   auto body = (*s)->body(e.id);
   ASSERT_TRUE(body.ok() && body->has_value());
   EXPECT_EQ(**body, "Hi\r\n\r\n");
