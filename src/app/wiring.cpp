@@ -17,10 +17,19 @@ constexpr std::string_view error_destination = "error";
 // Files and commands named by aliases (spool::RecipientKind).
 constexpr std::string_view file_destination = "local:file";
 constexpr std::string_view pipe_destination = "local:pipe";
+constexpr std::string_view alias_error_destination = "local:error";
 
 // Appends to a file or runs a command an alias named, as the daemon's user (server.user).
 mail::Outcome deliver_alias_target(const config::Config& config, const spool::Envelope& envelope,
                                    const spool::Recipient& r, std::string_view message) {
+  if (r.kind == spool::RecipientKind::error) {
+    // "CODE X.Y.Z text", as the session stored it.
+    std::string dsn = r.target.size() > 4 ? r.target.substr(4, r.target.find(' ', 4) - 4) : "";
+    if (dsn.empty()) dsn = "5.0.0";
+    if (!r.target.empty() && r.target.front() == '4')
+      return mail::Outcome::deferred(dsn, "local", r.target);
+    return mail::Outcome::bounced(dsn, "local", r.target);
+  }
   if (r.kind == spool::RecipientKind::file) {
     if (r.target.empty() || r.target.front() != '/')
       return mail::Outcome::bounced("5.3.5", "local", "alias file is not an absolute path");
@@ -110,6 +119,8 @@ std::string RoutingCourier::destination(const spool::Envelope& envelope,
     return std::string(file_destination);
   if (envelope.recipients[index].kind == spool::RecipientKind::pipe)
     return std::string(pipe_destination);
+  if (envelope.recipients[index].kind == spool::RecipientKind::error)
+    return std::string(alias_error_destination);
   const auto& domain = envelope.recipients[index].domain;
   if (const config::Transport* t = config->transport_for(domain)) {
     switch (t->kind) {

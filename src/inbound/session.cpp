@@ -390,10 +390,13 @@ std::optional<Reply> Session::expand(const mail::Address& rcpt, const std::strin
         r.domain = d.address.domain_ascii;
         break;
       case route::Destination::Kind::error:
+        // Alone, it is the reply to RCPT; in a list, that member bounces (as in Postfix).
         if (!first_error) first_error = &d;
-        log::get("smtpd").warn("{}: alias member of <{}> refused: {} {} {}", client_name_,
-                               address, d.code, d.enhanced, d.text);
-        continue;
+        r.kind = spool::RecipientKind::error;
+        r.target = std::to_string(d.code) + " " + d.enhanced + " " + d.text;
+        r.address = address;
+        r.domain = domain;
+        break;
       case route::Destination::Kind::file:
       case route::Destination::Kind::pipe:
         r.kind = d.kind == route::Destination::Kind::file ? spool::RecipientKind::file
@@ -408,9 +411,14 @@ std::optional<Reply> Session::expand(const mail::Address& rcpt, const std::strin
       r.orcpt = orcpt;
     out.push_back(std::move(r));
   }
-  if (out.empty() && first_error)
+  bool all_errors = std::all_of(out.begin(), out.end(), [](const spool::Recipient& r) {
+    return r.kind == spool::RecipientKind::error;
+  });
+  if (first_error && all_errors) {
+    out.clear();
     return reply(first_error->code, first_error->enhanced,
                  "<" + address + ">: Recipient address rejected: " + first_error->text);
+  }
   if (out.empty())
     return reply(451, "4.3.0", "<" + address + ">: Recipient address rejected: empty expansion");
   return std::nullopt;

@@ -24,7 +24,9 @@ struct RecipientStatus {
 
 // What a recipient is delivered to: its address (routed by domain), or, from an alias
 // expanded at RCPT time, a file to append to or a command to run (`target`).
-enum class RecipientKind : std::uint8_t { address, file, pipe };
+// error: a member of an alias list refused by an "error:" entry; target is its
+// "CODE X.Y.Z text", and delivery fails (5xx) or defers (4xx) with it.
+enum class RecipientKind : std::uint8_t { address, file, pipe, error };
 
 struct Recipient {
   RecipientKind kind = RecipientKind::address;

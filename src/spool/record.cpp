@@ -31,6 +31,7 @@ std::string encode(const Envelope& e) {
     if (!r.target.empty()) j["target"] = r.target;
     if (r.kind == RecipientKind::file) j["kind"] = "file";
     if (r.kind == RecipientKind::pipe) j["kind"] = "pipe";
+    if (r.kind == RecipientKind::error) j["kind"] = "error";
     if (r.status.next_attempt) j["next"] = r.status.next_attempt;
     if (!r.status.last_error.empty()) j["error"] = r.status.last_error;
     if (r.status.warned) j["warned"] = true;
@@ -76,6 +77,7 @@ Result<Envelope> decode(std::string_view text) {
       auto kind = r.value("kind", "");
       rc.kind = kind == "file"   ? RecipientKind::file
                 : kind == "pipe" ? RecipientKind::pipe
+                : kind == "error" ? RecipientKind::error
                                  : RecipientKind::address;
       auto state = r.value("state", "pending");
       rc.status.state = state == "delivered" ? RecipientState::delivered

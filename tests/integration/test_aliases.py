@@ -186,3 +186,21 @@ def test_alias_to_a_command_runs_it(tern_factory):
     assert env["RECIPIENT"] == "bug+urgent@example.test"
     assert env["USER"] == "bug" and env["EXTENSION"] == "urgent"
     assert env["DOMAIN"] == "example.test"
+
+
+def test_error_member_of_a_list_bounces_alone(tern_factory):
+    t = route_config(tern_factory(), aliases="team: alice, error:550 5.1.1 left the team\n").start()
+    code, lines = send_message(t.client(), ["team@example.test"], sender="carol@example.test")
+    assert code == 250, lines
+    t.wait_messages("alice")
+    (dsn,) = t.wait_messages("carol")
+    assert b"5.1.1" in dsn and b"left the team" in dsn
+
+
+def test_sighup_applies_a_changed_alias_file(tern_factory):
+    t = route_config(tern_factory(), aliases="sales: alice\n", users="alice\nbob\n").start()
+    assert rcpt(t, "support@example.test")[0] == 550
+    (t.root / "aliases").write_text("sales: alice\nsupport: bob\n")
+    t.proc.send_signal(signal.SIGHUP)
+    wait_log(t, "reloaded configuration")
+    assert rcpt(t, "support@example.test")[0] == 250
