@@ -15,6 +15,8 @@
 #include "config/config.hpp"
 #include "core/queue_id.hpp"
 #include "smtp/params.hpp"
+#include "mail/address.hpp"
+#include "route/tables.hpp"
 #include "spool/spool.hpp"
 
 using namespace tern;
@@ -255,6 +257,53 @@ int queue_command(const config::Config& c, const std::string& verb, const std::s
   return 0;
 }
 
+// `ternctl aliases check`: reads the tables the configuration names, as ternd does at
+// start and on SIGHUP (what newaliases is to Postfix, without a database to build).
+// `ternctl aliases expand ADDRESS`: where mail for ADDRESS would go.
+int aliases_command(const config::Config& config, bool expand, const std::string& address) {
+  auto tables = route::load_tables(config);
+  if (!tables) {
+    std::cerr << tables.error().message << "\n";
+    return ex_config;
+  }
+  for (auto& w : (*tables)->warnings()) std::cerr << "warning: " << w << "\n";
+  if (!expand) {
+    std::cout << (*tables)->aliases().size() << " aliases, " << (*tables)->virtual_map().size()
+              << " virtual aliases, users: "
+              << ((*tables)->users() ? std::to_string((*tables)->users()->size())
+                                     : std::string("any local part"))
+              << "\n";
+    return 0;
+  }
+  auto a = mail::parse_mailbox(address, /*allow_utf8=*/true);
+  if (!a) {
+    std::cerr << "ternctl: '" << address << "' is not an address\n";
+    return ex_usage;
+  }
+  auto d = (*tables)->expander().expand(*a);
+  if (!d) {
+    std::cout << address << ": " << d.error().enhanced << " " << d.error().text << "\n";
+    return ex_nouser;
+  }
+  for (auto& x : *d) {
+    switch (x.kind) {
+      case route::Destination::Kind::mailbox:
+        std::cout << "mailbox " << x.address.text()
+                  << (x.extension.empty() ? "" : " extension " + x.extension);
+        break;
+      case route::Destination::Kind::address: std::cout << "address " << x.address.text(); break;
+      case route::Destination::Kind::file: std::cout << "file " << x.target; break;
+      case route::Destination::Kind::pipe: std::cout << "pipe " << x.target; break;
+      case route::Destination::Kind::error:
+        std::cout << "error " << x.code << " " << x.enhanced << " " << x.text;
+        break;
+    }
+    if (!x.sender.empty()) std::cout << " (sender " << x.sender << ")";
+    std::cout << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -281,6 +330,12 @@ int main(int argc, char** argv) {
   hold->add_option("id", id, "queue ID")->required();
   auto* release = queue->add_subcommand("release", "let a held message be delivered again");
   release->add_option("id", id, "queue ID")->required();
+  auto* aliases = cli.add_subcommand("aliases", "check the alias, virtual and users tables");
+  aliases->require_subcommand(1);
+  auto* aliases_check = aliases->add_subcommand("check", "read the tables; report file:line errors");
+  std::string address;
+  auto* aliases_expand = aliases->add_subcommand("expand", "show where mail for an address goes");
+  aliases_expand->add_option("address", address, "recipient address")->required();
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -293,6 +348,8 @@ int main(int argc, char** argv) {
     std::cerr << config.error().message << "\n";
     return ex_config;
   }
+  if (*aliases_check) return aliases_command(**config, false, "");
+  if (*aliases_expand) return aliases_command(**config, true, address);
   if (*list) return queue_list(**config, json);
   if (*show) return queue_show(**config, id);
   if (*del) return queue_delete(**config, id);

@@ -204,3 +204,22 @@ def test_sighup_applies_a_changed_alias_file(tern_factory):
     t.proc.send_signal(signal.SIGHUP)
     wait_log(t, "reloaded configuration")
     assert rcpt(t, "support@example.test")[0] == 250
+
+
+def test_ternctl_aliases_check_and_expand(tern_factory):
+    t = route_config(tern_factory(), aliases="sales: alice, bob\n",
+                     virtual="info@example.test  carol@remote.example\n", users="alice\nbob\n")
+    r = t.ctl("aliases", "check")
+    assert r.stdout == "1 aliases, 1 virtual aliases, users: 2\n", r.stdout
+    r = t.ctl("aliases", "expand", "sales+x@example.test")
+    # aliases do not pass the extension on (Postfix propagate_unmatched_extensions)
+    assert r.stdout == "mailbox alice@example.test\nmailbox bob@example.test\n", r.stdout
+    assert t.ctl("aliases", "expand", "alice+x@example.test").stdout == \
+        "mailbox alice@example.test extension x\n"
+    assert t.ctl("aliases", "expand", "info@example.test").stdout == \
+        "address carol@remote.example\n"
+    r = t.ctl("aliases", "expand", "mallory@example.test", check=False)
+    assert r.returncode != 0 and "5.1.1" in r.stdout
+    (t.root / "aliases").write_text("sales alice\n")
+    r = t.ctl("aliases", "check", check=False)
+    assert r.returncode == 78 and f"{t.root / 'aliases'}:1:" in r.stderr, r.stderr
