@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from conftest import Tern, free_port, wait_port
+from test_relay_out import Capture
 
 HOST = "127.0.0.2"
 USER = "relayuser"
@@ -54,13 +55,12 @@ def server_context(pki, name="good"):
     return ctx
 
 
-class Handler:
-    """Keeps every message with whether it came inside TLS and who logged in."""
+class Handler(Capture):
+    """Keeps every message with whether it came inside TLS, and who logged in."""
 
     def __init__(self):
-        self.messages = []
+        super().__init__()
         self.logins = []
-        self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
@@ -73,15 +73,6 @@ class Handler:
         with self.lock:
             self.logins.append((mechanism, auth_data.login.decode(), ok))
         return AuthResult(success=ok, handled=False)  # aiosmtpd then replies 535
-
-    def wait(self, count, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.messages) >= count:
-                    return list(self.messages)
-            time.sleep(0.05)
-        raise AssertionError(f"{count} message(s) not captured; have {len(self.messages)}")
 
 
 @pytest.fixture
