@@ -137,6 +137,16 @@ networks = {relay!r}
         raise AssertionError(f"{count} message(s) for {user}@{domain} did not arrive in "
                              f"{timeout}s; log:\n{self.log()[-3000:]}")
 
+    def wait_log(self, text, timeout=15.0):
+        """Waits until `text` is in the log; returns the log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log()
+            if text in log:
+                return log
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not in the log after {timeout}s:\n{self.log()[-3000:]}")
+
     def ctl(self, *args, check=True):
         r = subprocess.run([str(TERNCTL), "--config", str(self.config), *args],
                            capture_output=True, text=True, timeout=30)

@@ -14,14 +14,6 @@ from conftest import TERND, send_message
 from test_relay_out import SINK_HOST, capture  # noqa: F401 (the fixture)
 
 
-def wait_log(tern, text, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in tern.log():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not logged:\n{tern.log()[-2000:]}")
-
 
 def route_config(t, aliases=None, virtual=None, users=None, extra=""):
     """Rewrites t's configuration with [route] tables written next to it."""
@@ -75,12 +67,12 @@ def test_sighup_with_a_broken_alias_file_keeps_the_old_tables(tern_factory):
     t = route_config(tern_factory(), aliases="root: alice\n").start()
     (t.root / "aliases").write_text("root: alice\nbroken\n")
     t.proc.send_signal(signal.SIGHUP)
-    wait_log(t, "reload failed; keeping the running configuration")
+    t.wait_log("reload failed; keeping the running configuration")
     assert f"{t.root / 'aliases'}:2:" in t.log()
     assert t.proc.poll() is None
     (t.root / "aliases").write_text("root: bob\n")
     t.proc.send_signal(signal.SIGHUP)
-    wait_log(t, "reloaded configuration")
+    t.wait_log("reloaded configuration")
 
 
 def rcpt(t, address):
@@ -202,7 +194,7 @@ def test_sighup_applies_a_changed_alias_file(tern_factory):
     assert rcpt(t, "support@example.test")[0] == 550
     (t.root / "aliases").write_text("sales: alice\nsupport: bob\n")
     t.proc.send_signal(signal.SIGHUP)
-    wait_log(t, "reloaded configuration")
+    t.wait_log("reloaded configuration")
     assert rcpt(t, "support@example.test")[0] == 250
 
 

@@ -9,9 +9,7 @@ import email
 import email.policy
 import time
 
-import pytest
-
-from test_relay_out import Capture, capture, send  # noqa: F401 (fixture)
+from test_relay_out import capture, send  # noqa: F401 (fixture)
 
 
 def start(tern_factory, port, queue=""):
@@ -32,12 +30,6 @@ def status_blocks(report):
     assert parts[1].get_content_type() == "message/delivery-status"
     return parts, parts[1].get_payload()  # [per-message fields, per-recipient fields...]
 
-
-def wait_log(t, text, timeout=10):
-    deadline = time.monotonic() + timeout
-    while text not in t.log():
-        assert time.monotonic() < deadline, f"{text!r} not in log:\n{t.log()[-3000:]}"
-        time.sleep(0.05)
 
 
 def test_refused_recipients_get_one_report(tern_factory, capture):
@@ -98,8 +90,8 @@ def test_no_report_for_null_sender_or_notify_never(tern_factory, capture):
     c.send(b"Subject: never\r\n\r\nx\r\n.\r\n")
     code, lines = c.reply()
     q2 = lines[0].split()[-1]
-    wait_log(t, f"{q1}: removed")
-    wait_log(t, f"{q2}: removed")
+    t.wait_log(f"{q1}: removed")
+    t.wait_log(f"{q2}: removed")
     time.sleep(0.3)
     assert "notification" not in t.log()
     assert t.messages("sender") == []
@@ -114,7 +106,7 @@ def test_expired_message_is_returned(tern_factory):
     assert blocks[1]["Action"] == "failed"
     assert blocks[1]["Status"].startswith("4.4.")
     assert "delivery time expired" in blocks[1]["Diagnostic-Code"]
-    wait_log(t, f"{qid}: removed")
+    t.wait_log(f"{qid}: removed")
     assert f"{qid}: to=<late@remote.example>, status=expired, returned to sender" in t.log()
 
 

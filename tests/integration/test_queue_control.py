@@ -4,7 +4,7 @@ waiting for its back-off; queue list shows state, attempts, next attempt and las
 
 import time
 
-from test_relay_out import Capture, capture, send  # noqa: F401 (fixture)
+from test_relay_out import capture, send  # noqa: F401 (fixture)
 
 
 def wait(pred, timeout=10.0):

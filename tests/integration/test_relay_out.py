@@ -4,12 +4,9 @@ smtp-sink dumping the ESMTP parameters) with its envelope and parameters intact;
 connection carries many messages; a server's 4xx defers and a later success delivers; a
 5xx fails the recipient."""
 
-import os
-import socket
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller

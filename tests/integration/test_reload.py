@@ -4,7 +4,6 @@ configuration stays in force."""
 
 import signal
 import smtplib
-import time
 
 
 def rcpt_code(tern, rcpt):
@@ -15,14 +14,6 @@ def rcpt_code(tern, rcpt):
         s.rset()
         return code
 
-
-def wait_log(tern, text, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in tern.log():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not logged:\n{tern.log()[-2000:]}")
 
 
 def test_sighup_applies_new_config_and_keeps_old_on_error(tern_factory):
@@ -35,13 +26,13 @@ def test_sighup_applies_new_config_and_keeps_old_on_error(tern_factory):
                         .replace('local = ["localhost", "example.test"]',
                                  'local = ["localhost", "example.test", "new.example"]'))
     t.proc.send_signal(signal.SIGHUP)
-    wait_log(t, "reloaded configuration")
+    t.wait_log("reloaded configuration")
     assert rcpt_code(t, "x@remote.example") == 250
     assert rcpt_code(t, "x@new.example") == 250
 
     t.config.write_text(original + "\n[limits]\nbogus = 1\n")
     t.proc.send_signal(signal.SIGHUP)
-    wait_log(t, "reload failed; keeping the running configuration")
+    t.wait_log("reload failed; keeping the running configuration")
     assert f"{t.config}:" in t.log() and "unknown setting 'limits.bogus'" in t.log()
     assert rcpt_code(t, "x@remote.example") == 250  # the previous reload still in force
     assert t.proc.poll() is None

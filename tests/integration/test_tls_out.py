@@ -12,13 +12,12 @@ import ssl
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from conftest import Tern, free_port, wait_port
+from conftest import Tern, free_port
 from test_relay_out import Capture
 
 HOST = "127.0.0.2"
@@ -115,14 +114,6 @@ def send(t, rcpt="bob@remote.example"):
     return lines[0].split()[-1]
 
 
-def wait_log(t, text, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in t.log():
-            return t.log()
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not in the log:\n{t.log()[-3000:]}")
-
 
 def wait_empty(t, timeout=10.0):
     deadline = time.monotonic() + timeout
@@ -137,7 +128,7 @@ def test_opportunistic_starttls_is_used_when_offered(tern_factory, smtpd, pki):
     qid = send(t)
     (msg,) = server.wait(1)
     assert msg["tls"] and b"hello over TLS" in msg["data"]
-    log = wait_log(t, "status=sent")
+    log = t.wait_log("status=sent")
     # Postfix's line; "Untrusted": the test CA is not in the system store, and "may"
     # accepts any certificate.
     assert f"Untrusted TLS connection established to {HOST}[{HOST}]:{server.port}: TLSv1." in log
@@ -159,7 +150,7 @@ def test_encrypt_without_starttls_defers(tern_factory, smtpd):
     server = smtpd()  # no tls_context: no STARTTLS in EHLO
     t = relay_tern(tern_factory, server.port, relay='smarthost_tls = "encrypt"')
     qid = send(t)
-    log = wait_log(t, "status=deferred")
+    log = t.wait_log("status=deferred")
     assert (f"{qid}: to=<bob@remote.example>, relay={HOST}[{HOST}]:{server.port}" in log
             and "dsn=4.7.4" in log), log
     assert f"TLS is required, but was not offered by host {HOST}[{HOST}]" in log
@@ -184,7 +175,7 @@ def test_verify_refuses_a_certificate_for_another_name(tern_factory, smtpd, pki,
     server = smtpd(tls_context=server_context(pki, "wrong"))
     t = relay_tern(tern_factory, server.port, relay='smarthost_tls = "verify"')
     send(t)
-    log = wait_log(t, "status=deferred")
+    log = t.wait_log("status=deferred")
     assert "dsn=4.7.5" in log and "Cannot start TLS: handshake failure" in log, log
     assert "certificate verify failed" in log
     assert server.messages == [] and len(t.queue()) == 1
@@ -218,7 +209,7 @@ def test_auth_with_the_right_password_delivers(tern_factory, smtpd, pki, tmp_pat
     (msg,) = server.wait(1)
     assert msg["tls"]
     assert server.logins == [(mechanism, USER, True)]
-    wait_log(t, "status=sent")
+    t.wait_log("status=sent")
     assert PASSWORD not in t.log()
 
 
@@ -230,7 +221,7 @@ def test_auth_with_a_wrong_password_defers(tern_factory, smtpd, pki, tmp_path, m
     t = relay_tern(tern_factory, server.port,
                    relay=f'smarthost_user = "{USER}"\nsmarthost_password = "{wrong}"')
     qid = send(t)
-    log = wait_log(t, "status=deferred")
+    log = t.wait_log("status=deferred")
     assert f"{qid}: to=<bob@remote.example>" in log and "dsn=4.7.0" in log, log
     assert (f"SASL authentication failed; server {HOST}[{HOST}] said: 535 5.7.8 "
             "Authentication credentials invalid") in log
@@ -247,7 +238,7 @@ def test_credentials_never_go_in_plaintext(tern_factory, smtpd, tmp_path):
     t = relay_tern(tern_factory, server.port,
                    relay=f'smarthost_user = "{USER}"\nsmarthost_password_file = "{pw}"')
     send(t)
-    log = wait_log(t, "status=deferred")
+    log = t.wait_log("status=deferred")
     assert "TLS is required for AUTH" in log and "dsn=4.7.0" in log, log
     assert server.logins == [] and server.messages == []
 
@@ -340,7 +331,7 @@ def broken():
 def test_a_failed_handshake_falls_back_to_plaintext(tern_factory, broken):
     t = relay_tern(tern_factory, broken.port)
     send(t, "first@remote.example")
-    log = wait_log(t, "status=sent")
+    log = t.wait_log("status=sent")
     assert "Cannot start TLS: handshake failure with host" in log
     assert f"trying {HOST}[{HOST}]:{broken.port} again without TLS" in log
     assert len(broken.messages) == 1 and b"hello over TLS" in broken.messages[0]
@@ -357,7 +348,7 @@ def test_a_failed_handshake_falls_back_to_plaintext(tern_factory, broken):
 def test_encrypt_does_not_fall_back(tern_factory, broken):
     t = relay_tern(tern_factory, broken.port, relay='smarthost_tls = "encrypt"')
     send(t)
-    log = wait_log(t, "status=deferred")
+    log = t.wait_log("status=deferred")
     assert "dsn=4.7.5" in log and "Cannot start TLS: handshake failure" in log, log
     assert broken.messages == [] and len(t.queue()) == 1
 
@@ -367,7 +358,7 @@ def test_no_plaintext_fallback_with_credentials(tern_factory, broken, tmp_path):
     t = relay_tern(tern_factory, broken.port,
                    relay=f'smarthost_user = "{USER}"\nsmarthost_password_file = "{pw}"')
     send(t)
-    log = wait_log(t, "status=deferred")
+    log = t.wait_log("status=deferred")
     assert "dsn=4.7.5" in log and "Cannot start TLS: handshake failure" in log, log
     assert "again without TLS" not in log
     assert broken.messages == [] and PASSWORD not in log
