@@ -7,27 +7,20 @@
 #include <sstream>
 
 #include "delivery/maildir.hpp"
+#include "scratch.hpp"
 
 namespace tern::delivery {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct MaildirTest : ::testing::Test {
-  fs::path root;
-  void SetUp() override {
-    root = fs::temp_directory_path() / ("tern-maildir-" + std::to_string(::getpid()));
-    fs::remove_all(root);
-  }
-  void TearDown() override { fs::remove_all(root); }
+struct MaildirTest : testing::ScratchDir {
+  MaildirTest() : ScratchDir("tern-maildir") {}
+  fs::path& root = dir;
   std::vector<std::string> files(const std::string& user) {
     std::vector<std::string> out;
-    for (auto& e : fs::directory_iterator(root / "example.test" / user / "new")) {
-      std::ifstream in(e.path());
-      std::stringstream ss;
-      ss << in.rdbuf();
-      out.push_back(ss.str());
-    }
+    for (auto& e : fs::directory_iterator(root / "example.test" / user / "new"))
+      out.push_back(testing::read_file(e.path()));
     return out;
   }
 };

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "scratch.hpp"
 #include "delivery/mbox.hpp"
 
 namespace tern::delivery {
@@ -26,12 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using Kind = mail::Outcome::Kind;
 
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::read_file;
 
 // The asctime() date of `when` in local time, as a reader expects it.
 std::string asctime_of(std::time_t when) {
@@ -99,21 +95,13 @@ std::string big_message(const std::string& writer, int n) {
   return m;
 }
 
-struct MboxTest : ::testing::Test {
-  fs::path dir;
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("tern-mbox-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
+struct MboxTest : testing::ScratchDir {
+  MboxTest() : ScratchDir("tern-mbox") {}
 
   // Checks that `box` holds exactly the big messages of these writers, each once and whole.
   void expect_all_whole(const fs::path& box, const std::vector<std::string>& writers,
                         int per_writer) {
-    auto entries = parse_mbox(read(box));
+    auto entries = parse_mbox(read_file(box));
     ASSERT_EQ(entries.size(), writers.size() * per_writer);
     std::map<std::string, int> seen;
     for (const auto& e : entries) {
@@ -164,7 +152,7 @@ TEST_F(MboxTest, AppendsWithTraceHeadersAndMode0600) {
   o = m.deliver("", "alice@example.test", "alice", "Subject: 2\r\n\r\nFrom y\r\n");
   EXPECT_EQ(o.kind, Kind::sent) << o.text;
 
-  auto entries = parse_mbox(read(dir / "alice"));
+  auto entries = parse_mbox(read_file(dir / "alice"));
   ASSERT_EQ(entries.size(), 2u);
   EXPECT_EQ(entries[0].from_line.rfind("From a@example.org ", 0), 0u);
   EXPECT_EQ(entries[0].text,
@@ -172,7 +160,7 @@ TEST_F(MboxTest, AppendsWithTraceHeadersAndMode0600) {
   EXPECT_EQ(entries[1].from_line.rfind("From MAILER-DAEMON ", 0), 0u);
   EXPECT_EQ(entries[1].text,
             "Return-Path: <>\nDelivered-To: alice@example.test\nSubject: 2\n\nFrom y\n");
-  EXPECT_NE(read(dir / "alice").find("\n>From y\n\n"), std::string::npos);
+  EXPECT_NE(read_file(dir / "alice").find("\n>From y\n\n"), std::string::npos);
 
   struct stat st{};
   ASSERT_EQ(::stat((dir / "alice").c_str(), &st), 0);
@@ -187,7 +175,7 @@ TEST_F(MboxTest, ExistingFileKeepsItsModeAndContent) {
   fs::permissions(dir / "bob", fs::perms(0660));
   Mbox m(dir.string());
   EXPECT_EQ(m.deliver_to_file((dir / "bob").string(), "s@x", "r@y", "new\r\n").kind, Kind::sent);
-  auto entries = parse_mbox(read(dir / "bob"));
+  auto entries = parse_mbox(read_file(dir / "bob"));
   ASSERT_EQ(entries.size(), 2u);
   EXPECT_EQ(entries[0].text, "old\n");
   EXPECT_EQ(entries[1].text, "Return-Path: <s@x>\nDelivered-To: r@y\nnew\n");
@@ -211,7 +199,7 @@ TEST_F(MboxTest, WhatCannotBeAMailboxBounces) {
   fs::create_hard_link(dir / "target", dir / "hard");
   o = m.deliver("", "r@y", "hard", "x\r\n");
   EXPECT_EQ(o.kind, Kind::bounced) << o.text;
-  EXPECT_EQ(read(dir / "target"), "");
+  EXPECT_EQ(read_file(dir / "target"), "");
 
   ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
   o = m.deliver("", "r@y", "fifo", "x\r\n");
@@ -240,7 +228,7 @@ TEST_F(MboxTest, FreshDotLockMakesItWaitThenDefer) {
   EXPECT_EQ(o.dsn, "4.2.0");
   EXPECT_NE(o.text.find("busy"), std::string::npos);
   EXPECT_TRUE(fs::exists(dir / "carol.lock"));  // not ours to remove
-  EXPECT_EQ(read(dir / "carol"), "");
+  EXPECT_EQ(read_file(dir / "carol"), "");
 
   // Released while we wait: the delivery goes through.
   std::thread release([&] {
@@ -308,7 +296,7 @@ TEST_F(MboxTest, FcntlLockOfAnotherOpenFileAndOfAnotherProcessIsHonoured) {
     ::close(ready[0]);
     ::close(ready[1]);
   }
-  EXPECT_EQ(read(box), "");
+  EXPECT_EQ(read_file(box), "");
   EXPECT_EQ(m.deliver("", "r@y", "erin", "x\r\n").kind, Kind::sent);
 }
 
@@ -356,7 +344,7 @@ TEST_F(MboxTest, TwoProcessesInterleaveNothing) {
 TEST_F(MboxTest, FailedWriteTruncatesBack) {
   Mbox m(dir.string());
   ASSERT_EQ(m.deliver("s@x", "r@y", "frank", "first\r\n").kind, Kind::sent);
-  const std::string before = read(dir / "frank");
+  const std::string before = read_file(dir / "frank");
 
   // In a child, so the file size limit and the ignored SIGXFSZ stay there.
   pid_t pid = ::fork();
@@ -372,11 +360,11 @@ TEST_F(MboxTest, FailedWriteTruncatesBack) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-  EXPECT_EQ(read(dir / "frank"), before);
+  EXPECT_EQ(read_file(dir / "frank"), before);
   EXPECT_FALSE(fs::exists(dir / "frank.lock"));
   // And the mailbox takes the next message normally.
   EXPECT_EQ(m.deliver("s@x", "r@y", "frank", "second\r\n").kind, Kind::sent);
-  EXPECT_EQ(parse_mbox(read(dir / "frank")).size(), 2u);
+  EXPECT_EQ(parse_mbox(read_file(dir / "frank")).size(), 2u);
 }
 
 }  // namespace

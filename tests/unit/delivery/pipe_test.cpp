@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "scratch.hpp"
 #include "delivery/pipe.hpp"
 
 namespace tern::delivery {
@@ -25,24 +26,14 @@ namespace {
 namespace fs = std::filesystem;
 using Kind = mail::Outcome::Kind;
 
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::read_file;
 
-struct PipeTest : ::testing::Test {
-  fs::path dir;
+struct PipeTest : testing::ScratchDir {
+  PipeTest() : ScratchDir("tern-pipe") {}
   void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("tern-pipe-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+    ScratchDir::SetUp();
     fs::permissions(dir, fs::perms(0755));
   }
-  void TearDown() override { fs::remove_all(dir); }
 
   // Writes an executable /bin/sh script and returns its path.
   std::string script(const std::string& name, const std::string& body) {
@@ -110,14 +101,14 @@ TEST_F(PipeTest, ReceivesMessageEnvironmentAndArgumentsWithoutShell) {
   EXPECT_EQ(o.kind, Kind::sent) << o.text;
   EXPECT_EQ(o.dsn, "2.0.0");
   EXPECT_TRUE(o.final_delivery);
-  EXPECT_EQ(read(dir / "stdin"), "Return-Path: <sender@example.org>\n"
+  EXPECT_EQ(read_file(dir / "stdin"), "Return-Path: <sender@example.org>\n"
                                  "Delivered-To: bob+list@example.test\n"
                                  "Subject: hi\n\nFrom body\n.\n");
-  EXPECT_EQ(read(dir / "args"), "two words\n$HOME;`id`\n*\n");
-  EXPECT_EQ(read(dir / "pwd"), dir.string() + "\n");
+  EXPECT_EQ(read_file(dir / "args"), "two words\n$HOME;`id`\n*\n");
+  EXPECT_EQ(read_file(dir / "pwd"), dir.string() + "\n");
 
   std::set<std::string> lines;
-  std::istringstream env(read(dir / "env"));
+  std::istringstream env(read_file(dir / "env"));
   for (std::string line; std::getline(env, line);) lines.insert(line);
   lines.erase("PWD=" + dir.string());  // the shell sets it itself
   const std::set<std::string> expected = {
@@ -137,8 +128,8 @@ TEST_F(PipeTest, WithoutTraceHeadersAndWithTheNullSender) {
   env.sender = "";
   auto o = Pipe(opt).deliver({{prog}, std::nullopt}, env, "a\r\nb");
   EXPECT_EQ(o.kind, Kind::sent) << o.text;
-  EXPECT_EQ(read(dir / "stdin"), "a\nb");
-  EXPECT_EQ(read(dir / "sender"), "");
+  EXPECT_EQ(read_file(dir / "stdin"), "a\nb");
+  EXPECT_EQ(read_file(dir / "sender"), "");
 }
 
 TEST_F(PipeTest, EverySysexitsCodeThroughARealExit) {
@@ -188,11 +179,11 @@ TEST_F(PipeTest, TimeLimitKillsTheWholeProcessGroup) {
   EXPECT_EQ(o.text, "command time limit exceeded; command output: started");
   EXPECT_LT(took, std::chrono::seconds(5));
 
-  pid_t bg = std::stoi(read(dir / "bg"));
+  pid_t bg = std::stoi(read_file(dir / "bg"));
   // Killed: gone, or a zombie waiting for a reaper that is not us.
   bool dead = false;
   for (int i = 0; i < 100 && !dead; ++i) {
-    std::string stat = read("/proc/" + std::to_string(bg) + "/stat");
+    std::string stat = read_file("/proc/" + std::to_string(bg) + "/stat");
     dead = stat.empty() || stat.find(") Z ") != std::string::npos;
     if (!dead) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -237,7 +228,7 @@ TEST_F(PipeTest, ReadsAndWritesConcurrently) {
   opt.time_limit = std::chrono::seconds(20);
   auto o = Pipe(opt).deliver({{prog}, std::nullopt}, envelope(), big);
   EXPECT_EQ(o.kind, Kind::deferred) << o.text;
-  EXPECT_EQ(std::stoul(read(dir / "count")), big.size());
+  EXPECT_EQ(std::stoul(read_file(dir / "count")), big.size());
   EXPECT_LT(o.text.size(), 1200u);  // output kept short
   EXPECT_NE(o.text.find("yyy..."), std::string::npos);
 }
