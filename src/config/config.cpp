@@ -12,132 +12,12 @@
 #include <set>
 #include <toml++/toml.h>
 
+#include "config/reader.hpp"
 #include "core/log.hpp"
 #include "mail/address.hpp"
 
 namespace tern::config {
 namespace {
-
-// Collects "file:line: problem" lines.
-class Problems {
- public:
-  explicit Problems(std::string file) : file_(std::move(file)) {}
-  void add(const toml::node& at, const std::string& what) { add(at.source().begin.line, what); }
-  void add(std::size_t line, const std::string& what) { lines_.emplace_back(line, what); }
-  bool empty() const { return lines_.empty(); }
-  // One "file:line: problem" per line, in the order of the file.
-  std::string text() const {
-    auto sorted = lines_;
-    std::stable_sort(sorted.begin(), sorted.end(),
-                     [](auto& a, auto& b) { return a.first < b.first; });
-    std::string out;
-    for (auto& [line, what] : sorted) {
-      if (!out.empty()) out += "\n";
-      out += file_ + ":" + std::to_string(line) + ": " + what;
-    }
-    return out;
-  }
-
- private:
-  std::string file_;
-  std::vector<std::pair<std::size_t, std::string>> lines_;
-};
-
-// Reports keys of `table` not in `allowed`.
-void check_keys(const toml::table& table, std::string_view where,
-                std::initializer_list<std::string_view> allowed, Problems& problems) {
-  for (auto&& [key, node] : table) {
-    if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end()) {
-      std::string name = where.empty() ? std::string(key.str())
-                                       : std::string(where) + "." + std::string(key.str());
-      problems.add(node, "unknown setting '" + name + "'");
-    }
-  }
-}
-
-std::optional<std::string> get_string(const toml::table& t, std::string_view key,
-                                      std::string_view where, Problems& problems) {
-  const toml::node* n = t.get(key);
-  if (!n) return std::nullopt;
-  if (auto s = n->value<std::string>()) return *s;
-  problems.add(*n, std::string(where) + "." + std::string(key) + " must be a string");
-  return std::nullopt;
-}
-
-std::vector<std::string> get_strings(const toml::table& t, std::string_view key,
-                                     std::string_view where, Problems& problems) {
-  std::vector<std::string> out;
-  const toml::node* n = t.get(key);
-  if (!n) return out;
-  const toml::array* a = n->as_array();
-  if (!a) {
-    problems.add(*n, std::string(where) + "." + std::string(key) + " must be a list of strings");
-    return out;
-  }
-  for (auto&& e : *a) {
-    if (auto s = e.value<std::string>())
-      out.push_back(*s);
-    else
-      problems.add(e, std::string(where) + "." + std::string(key) + " must hold strings only");
-  }
-  return out;
-}
-
-// "50M", "10k", "1G" (binary multiples) or a plain integer of octets.
-std::optional<std::uint64_t> parse_size(std::string_view text) {
-  std::uint64_t value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr == text.data()) return std::nullopt;
-  std::string_view unit(ptr, text.data() + text.size() - ptr);
-  std::uint64_t mult = 1;
-  if (unit == "" || unit == "B") mult = 1;
-  else if (unit == "k" || unit == "K" || unit == "KiB") mult = 1024;
-  else if (unit == "M" || unit == "MiB") mult = 1024 * 1024;
-  else if (unit == "G" || unit == "GiB") mult = 1024ull * 1024 * 1024;
-  else return std::nullopt;
-  return value * mult;
-}
-
-// "300", "300s", "5m", "1h", "2d" → seconds.
-std::optional<std::uint64_t> parse_seconds(std::string_view text) {
-  std::uint64_t value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr == text.data()) return std::nullopt;
-  std::string_view unit(ptr, text.data() + text.size() - ptr);
-  if (unit == "" || unit == "s") return value;
-  if (unit == "m") return value * 60;
-  if (unit == "h") return value * 3600;
-  if (unit == "d") return value * 86400;
-  return std::nullopt;
-}
-
-// An integer setting, or a string parsed by `parse` (sizes, durations).
-template <class Parse>
-std::optional<std::uint64_t> get_number(const toml::table& t, std::string_view key,
-                                        std::string_view where, Problems& problems,
-                                        Parse parse, std::string_view form) {
-  const toml::node* n = t.get(key);
-  if (!n) return std::nullopt;
-  if (auto i = n->value<std::int64_t>(); i && n->is_integer()) {
-    if (*i >= 0) return static_cast<std::uint64_t>(*i);
-  } else if (auto s = n->value<std::string>()) {
-    if (auto v = parse(*s)) return v;
-  }
-  problems.add(*n, std::string(where) + "." + std::string(key) + " must be " + std::string(form));
-  return std::nullopt;
-}
-
-// Keeps a 64-bit setting visible to check_ranges() when it is stored in 32 bits.
-std::uint32_t narrow(std::uint64_t v) {
-  return v > 0xffffffffull ? 0xffffffffu : static_cast<std::uint32_t>(v);
-}
-
-std::optional<std::uint64_t> plain_number(std::string_view s) {
-  std::uint64_t v = 0;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
-  return v;
-}
 
 // "127.0.0.1:2525", "[::1]:2525".
 bool parse_listener(std::string_view text, Listener& out) {
@@ -455,15 +335,6 @@ void load_smarthost_security(const toml::table& t, Config& c, Problems& problems
                  "a smarthost password needs relay.smarthost_user");
   }
   if (password) c.smarthost->password = std::move(*password);
-}
-
-std::optional<bool> get_bool(const toml::table& t, std::string_view key, std::string_view where,
-                             Problems& problems) {
-  const toml::node* n = t.get(key);
-  if (!n) return std::nullopt;
-  if (auto b = n->value<bool>(); b && n->is_boolean()) return *b;
-  problems.add(*n, std::string(where) + "." + std::string(key) + " must be true or false");
-  return std::nullopt;
 }
 
 // [route]: the paths of the alias and virtual tables (loaded by route::load_tables), the

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/current.hpp"
 #include "core/result.hpp"
 #include "route/aliases.hpp"
 #include "route/expander.hpp"
@@ -59,22 +60,7 @@ Result<std::set<std::string>> load_users(const std::string& path);
 // Reads every table `config` names. Errors: one "file:line: problem" per line.
 Result<std::shared_ptr<const Tables>> load_tables(const config::Config& config);
 
-// The tables in force, swapped whole on reload (as config::Current).
-class CurrentTables {
- public:
-  explicit CurrentTables(std::shared_ptr<const Tables> t) : tables_(std::move(t)) {}
-  std::shared_ptr<const Tables> get() const {
-    std::lock_guard lock(mutex_);
-    return tables_;
-  }
-  void set(std::shared_ptr<const Tables> t) {
-    std::lock_guard lock(mutex_);
-    tables_ = std::move(t);
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::shared_ptr<const Tables> tables_;
-};
+// The tables in force, swapped whole on reload (core/current.hpp).
+using CurrentTables = tern::Current<Tables>;
 
 }  // namespace tern::route
