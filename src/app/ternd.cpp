@@ -16,6 +16,7 @@
 #include "app/control.hpp"
 #include "app/control_server.hpp"
 #include "app/notices.hpp"
+#include "app/security.hpp"
 #include "app/wiring.hpp"
 #include "config/config.hpp"
 #include "core/log.hpp"
@@ -37,6 +38,9 @@ namespace {
 constexpr auto drain_bound = std::chrono::seconds(20);
 // Threads writing to mailboxes (each write ends in an fsync, so several overlap).
 constexpr unsigned delivery_threads = 4;
+// Threads checking passwords: a yescrypt hash costs tens of milliseconds of CPU, so two
+// keep a burst of logins from starving deliveries on a small machine.
+constexpr unsigned auth_threads = 2;
 
 dns::Options dns_options(const config::Config& c) {
   dns::Options o;
@@ -78,7 +82,8 @@ void log_table_warnings(const route::Tables& tables) {
 // SIGHUP: a new configuration and the routing tables it names (aliases, virtual maps,
 // users) replace the old ones whole, or not at all (errors are logged and the old ones
 // stay). Listeners, the spool path and the user need a restart.
-void reload(config::Current& current, route::CurrentTables& current_tables) {
+void reload(config::Current& current, route::CurrentTables& current_tables,
+            inbound::CurrentSecurity& current_security) {
   auto& lg = log::get("master");
   auto old = current.get();
   auto fresh = config::load(old->source);
@@ -91,6 +96,11 @@ void reload(config::Current& current, route::CurrentTables& current_tables) {
     lg.error("reload failed; keeping the running configuration:\n{}", tables.error().message);
     return;
   }
+  auto security = app::build_security(**fresh);
+  if (!security) {
+    lg.error("reload failed; keeping the running configuration:\n{}", security.error().message);
+    return;
+  }
   log_table_warnings(**tables);
   auto& c = **fresh;
   bool listeners_same = c.listeners.size() == old->listeners.size();
@@ -101,15 +111,20 @@ void reload(config::Current& current, route::CurrentTables& current_tables) {
   log::setup(c.log_level);
   current.set(std::move(*fresh));
   current_tables.set(std::move(*tables));
+  current_security.set(std::move(*security));
   lg.info("reloaded configuration {}", old->source);
 }
 
 int run(std::shared_ptr<const config::Config> config,
-        std::shared_ptr<const route::Tables> tables) {
+        std::shared_ptr<const route::Tables> tables,
+        std::shared_ptr<const inbound::Security> security) {
   // Everything ternd creates (spool files, mailboxes) is private to its user.
   ::umask(077);
   config::Current current(config);
   route::CurrentTables current_tables(std::move(tables));
+  inbound::CurrentSecurity current_security(std::move(security));
+  // Password hashing is slow by design (auth/backend.hpp): it runs here, not on I/O threads.
+  asio::thread_pool auth_pool(auth_threads);
   log::setup(config->log_level);
   auto& lg = log::get("master");
   log_table_warnings(*current_tables.get());
@@ -121,7 +136,8 @@ int run(std::shared_ptr<const config::Config> config,
     io.push_back(std::make_unique<asio::io_context>(1));
     workers.push_back(io.back().get());
   }
-  inbound::Server server(current, current_tables, workers);
+  inbound::Server server(current, current_tables, current_security, workers,
+                         auth_pool.get_executor());
   if (auto st = server.listen(); !st) {
     lg.critical("{}", st.error().message);
     return 1;
@@ -195,7 +211,7 @@ int run(std::shared_ptr<const config::Config> config,
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        reload(current, current_tables);
+        reload(current, current_tables, current_security);
         wait_signal();
         return;
       }
@@ -214,6 +230,7 @@ int run(std::shared_ptr<const config::Config> config,
   for (auto& ctx : io) ctx->stop();
   for (auto& t : threads) t.join();
   delivery_pool.join();
+  auth_pool.join();
   queue_ioc.stop();
   queue_thread.join();
   dns_ioc.stop();
@@ -245,10 +262,17 @@ int main(int argc, char** argv) {
     std::cerr << tables.error().message << "\n";
     return 1;
   }
+  // Certificates, keys and the password file are read now too: an unreadable key is an
+  // error here and at start, not at the first STARTTLS.
+  auto security = app::build_security(**config);
+  if (!security) {
+    std::cerr << security.error().message << "\n";
+    return 1;
+  }
   if (check) {
     for (auto& w : (*tables)->warnings()) std::cerr << "warning: " << w << "\n";
     std::cout << config_path << ": configuration is valid\n";
     return 0;
   }
-  return run(std::move(*config), std::move(*tables));
+  return run(std::move(*config), std::move(*tables), std::move(*security));
 }

@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "config/reader.hpp"
+#include "config/security.hpp"
 #include "core/log.hpp"
 #include "mail/address.hpp"
 
@@ -368,7 +369,7 @@ void load_route(const toml::table& t, Route& r, Problems& problems) {
 void load_tables(const toml::table& root, Config& c, Problems& problems) {
   check_keys(root, "",
              {"server", "spool", "listener", "domains", "delivery", "relay", "transport",
-              "limits", "smtp", "log", "dns", "queue", "route"},
+              "limits", "smtp", "log", "dns", "queue", "route", "tls", "auth"},
              problems);
   auto table = [&](std::string_view key) -> const toml::table* {
     const toml::node* n = root.get(key);
@@ -403,7 +404,7 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
           problems.add(e, "listeners are written as [[listener]] blocks");
           continue;
         }
-        check_keys(*lt, "listener", {"address"}, problems);
+        check_keys(*lt, "listener", {"address", "kind", "certificate", "key", "auth"}, problems);
         auto addr = get_string(*lt, "address", "listener", problems);
         Listener l;
         if (!addr)
@@ -411,8 +412,10 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
         else if (!parse_listener(*addr, l))
           problems.add(*lt->get("address"), "listener.address '" + *addr +
                                                 "' is not IP:port or [IPv6]:port");
-        else
+        else {
+          load_listener_security(*lt, l, problems);
           c.listeners.push_back(l);
+        }
       }
     }
   }
@@ -486,6 +489,8 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
   }
   if (auto* t = table("route")) load_route(*t, c.route, problems);
   if (auto* t = table("limits")) load_limits(*t, c.limits, problems);
+  if (auto* t = table("tls")) load_tls(*t, c.tls, problems);
+  if (auto* t = table("auth")) load_auth(*t, c.auth, problems);
   if (auto* t = table("dns")) load_dns(*t, c.dns, problems);
   if (auto* t = table("queue")) {
     check_keys(*t, "queue", {"first_retry", "max_retry", "lifetime", "delay_warning"}, problems);
@@ -574,6 +579,7 @@ void check_ranges(const toml::table& root, const Config& c, Problems& problems) 
 // Checks that need the whole file: required settings and cross-references.
 void check_whole(const toml::table& root, Config& c, Problems& problems) {
   check_ranges(root, c, problems);
+  check_security(c, problems);
   if (c.hostname.empty()) problems.add(1, "server.hostname is required (the name in the greeting)");
   if (c.spool_path.empty()) problems.add(1, "spool.path is required");
   if (c.listeners.empty() && !root.get("listener"))

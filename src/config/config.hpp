@@ -20,10 +20,69 @@ namespace tern::config {
 // RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients per message.
 inline constexpr std::uint32_t min_recipients = 100;
 
+// What a listener is for (Postfix master.cf "smtp", "submission", "smtps"):
+//   smtp         MTAs deliver to us (port 25): STARTTLS offered when a certificate is set;
+//                AUTH only when the listener says so.
+//   submission   users and programs send (port 587, RFC 6409): STARTTLS, then AUTH, both
+//                required before MAIL.
+//   submissions  the same over implicit TLS (port 465, RFC 8314 §3.3).
+enum class ListenerKind : std::uint8_t { smtp, submission, submissions };
+
 struct Listener {
   std::string address;  // as written: "127.0.0.1:2525", "[::1]:2525"
   std::string host;     // "127.0.0.1", "::1"
   std::uint16_t port = 0;
+  ListenerKind kind = ListenerKind::smtp;
+  // This listener's own certificate (chain file, key file), before the [tls] ones; empty:
+  // those of [tls] only.
+  std::string certificate;
+  std::string key;
+  std::size_t line = 0;  // where it is declared, for messages
+  // AUTH offered here (when [auth] has a backend). Default: on for submission(s), off for smtp.
+  bool auth = false;
+  // MAIL needs an authenticated session (submission and submissions).
+  bool requires_auth() const { return kind != ListenerKind::smtp; }
+  bool implicit_tls() const { return kind == ListenerKind::submissions; }
+};
+
+// A certificate chain (PEM, leaf first) and its private key, as files.
+struct CertificateFiles {
+  std::string chain;
+  std::string key;
+  std::size_t line = 0;  // where it is declared, for messages
+};
+
+// The TLS server side ([tls]).
+struct Tls {
+  // The first is the default; the others are chosen by the name a client asks for (SNI,
+  // RFC 6066 §3), matched against each certificate's subjectAltName DNS names.
+  std::vector<CertificateFiles> certificates;
+  // Oldest protocol spoken: "TLSv1.2" (RFC 8996 retired 1.0 and 1.1) or "TLSv1.3".
+  std::string min_version = "TLSv1.2";
+  // OpenSSL cipher list for TLS 1.2 and suites for TLS 1.3; empty: tls/'s modern defaults.
+  std::string ciphers;
+  std::string ciphersuites;
+};
+
+// SMTP AUTH on the server side ([auth], RFC 4954).
+enum class AuthBackendKind : std::uint8_t { none, file, dovecot };
+struct Auth {
+  AuthBackendKind backend = AuthBackendKind::none;
+  std::string password_file;   // backend "file": user:crypt-hash lines
+  std::string dovecot_socket;  // backend "dovecot": Dovecot's auth client socket
+  // AUTH without TLS: off, as Postfix's smtpd_tls_auth_only should be (RFC 4954 §4: PLAIN
+  // and LOGIN send the password in the clear).
+  bool allow_plaintext = false;
+  // Which envelope senders and From: addresses each login may use (Postfix
+  // smtpd_sender_login_maps: "address-or-@domain  login, login"); empty: its own addresses.
+  std::string sender_login_map;
+  bool check_sender = true;  // refuse senders the login does not own (553 5.7.1)
+  // Failed AUTH per client address: each failure waits failure_delay × failures before
+  // its 535; after max_failures within failure_window the client gets 421 and is dropped.
+  std::chrono::seconds failure_delay{1};
+  std::uint32_t max_failures = 10;
+  std::chrono::seconds failure_window{600};
+  bool enabled() const { return backend != AuthBackendKind::none; }
 };
 
 struct Limits {
@@ -162,6 +221,8 @@ struct Config {
   std::string user = "tern";
   std::string spool_path;
   std::vector<Listener> listeners;
+  Tls tls;
+  Auth auth;
   std::vector<std::string> local_domains;    // lower-case A-labels
   std::string maildir_root;
   std::vector<Network> relay_networks;

@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "core/log.hpp"
@@ -24,6 +25,7 @@ using asio::ip::tcp;
 struct Server::Impl {
   const config::Current& current;
   const route::CurrentTables& tables;
+  const CurrentSecurity& security;
   std::shared_ptr<const config::Config> config;  // at start: the listeners
   Ingress* ingress = nullptr;
   std::vector<asio::io_context*> workers;
@@ -34,9 +36,18 @@ struct Server::Impl {
   std::unordered_map<std::string, std::uint32_t> per_client;
   SessionRegistry registry;
   BufferGauge gauge;
+  policy::AuthThrottle auth_throttle;
+  asio::any_io_executor blocking;
+  std::optional<SessionServices> services;  // set by start(), with the ingress
 
-  Impl(const config::Current& c, const route::CurrentTables& t, std::vector<asio::io_context*> w)
-      : current(c), tables(t), config(c.get()), workers(std::move(w)) {}
+  Impl(const config::Current& c, const route::CurrentTables& t, const CurrentSecurity& s,
+       std::vector<asio::io_context*> w, asio::any_io_executor blocking)
+      : current(c),
+        tables(t),
+        security(s),
+        config(c.get()),
+        workers(std::move(w)),
+        blocking(std::move(blocking)) {}
 
   // Counts a session in and out of the per-client and total limits.
   struct Slot {
@@ -49,7 +60,7 @@ struct Server::Impl {
     }
   };
 
-  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const config::Listener& listener) {
     for (;;) {
       asio::io_context& worker = *workers[next_worker.fetch_add(1) % workers.size()];
       auto [ec, socket] =
@@ -67,13 +78,13 @@ struct Server::Impl {
       if (address.is_v6() && address.to_v6().is_v4_mapped())
         address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
       std::string ip = address.to_string();
-      admit(std::move(socket), std::move(ip));
+      admit(std::move(socket), std::move(ip), listener);
     }
   }
 
-  void admit(tcp::socket socket, std::string ip) {
+  void admit(tcp::socket socket, std::string ip, const config::Listener& listener) {
     auto config = current.get();
-    auto route_tables = tables.get();
+    SessionSnapshot snapshot{config, tables.get(), security.get()};
     std::uint32_t from_client;
     {
       std::lock_guard lock(per_client_mutex);
@@ -104,18 +115,19 @@ struct Server::Impl {
     }
     asio::co_spawn(
         ex,
-        [this, socket = std::move(socket), ip, slot, config,
-         route_tables]() mutable -> asio::awaitable<void> {
-          co_await run_session(std::move(socket), config, route_tables, *ingress, ip, registry,
-                               gauge);
+        [this, socket = std::move(socket), ip, slot, &listener,
+         snapshot = std::move(snapshot)]() mutable -> asio::awaitable<void> {
+          co_await run_session(std::move(socket), listener, std::move(snapshot), *services, ip);
         },
         asio::detached);
   }
 };
 
 Server::Server(const config::Current& config, const route::CurrentTables& tables,
-               std::vector<asio::io_context*> workers)
-    : impl_(std::make_unique<Impl>(config, tables, std::move(workers))) {}
+               const CurrentSecurity& security, std::vector<asio::io_context*> workers,
+               asio::any_io_executor blocking)
+    : impl_(std::make_unique<Impl>(config, tables, security, std::move(workers),
+                                   std::move(blocking))) {}
 
 Server::~Server() = default;
 
@@ -140,8 +152,13 @@ Status Server::listen() {
 
 void Server::start(Ingress& ingress) {
   impl_->ingress = &ingress;
-  for (auto& a : impl_->acceptors)
-    asio::co_spawn(a->get_executor(), impl_->accept_loop(*a), asio::detached);
+  impl_->services.emplace(SessionServices{ingress, impl_->registry, impl_->gauge,
+                                          impl_->auth_throttle, impl_->blocking});
+  const auto& listeners = impl_->config->listeners;
+  for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {
+    auto& a = impl_->acceptors[i];
+    asio::co_spawn(a->get_executor(), impl_->accept_loop(*a, listeners[i]), asio::detached);
+  }
 }
 
 void Server::stop_sessions() { impl_->registry.stop_all(); }

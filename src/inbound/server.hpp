@@ -3,6 +3,7 @@
 // address (config.limits). Each connection is one Session coroutine on one thread.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "route/tables.hpp"
 #include "core/result.hpp"
 #include "inbound/ingress.hpp"
+#include "inbound/security.hpp"
 
 namespace tern::inbound {
 
@@ -20,8 +22,11 @@ class Server {
   // those of the configuration at construction; each session uses the configuration in
   // force when it connects, and the routing tables (aliases, virtual maps, users) in force
   // then.
+  // `security` is the TLS and AUTH setup in force (swapped with the configuration on
+  // reload); `blocking` runs the password checks, off the I/O threads.
   Server(const config::Current& config, const route::CurrentTables& tables,
-         std::vector<boost::asio::io_context*> workers);
+         const CurrentSecurity& security, std::vector<boost::asio::io_context*> workers,
+         boost::asio::any_io_executor blocking);
   ~Server();
 
   // Binds every listener; fails with "cannot listen on ADDRESS: reason". Needs root for

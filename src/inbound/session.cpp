@@ -27,6 +27,8 @@
 #include "smtp/data_decoder.hpp"
 #include "smtp/params.hpp"
 #include "smtp/reply.hpp"
+#include "inbound/session_impl.hpp"
+#include "policy/relay.hpp"
 
 namespace tern::inbound {
 namespace asio = boost::asio;
@@ -36,16 +38,11 @@ using smtp::Verb;
 
 namespace {
 
-// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
-constexpr std::size_t max_command_line = 512;
 // RCPTs past limits.recipients answered 452 before each counts toward limits.errors
 // (Postfix smtpd_recipient_overshoot_limit, 1000). A pipelining client sends its whole list
 // before it reads a reply; counted at once, the 452s would end the session before DATA and
 // the retried message would never reach even the recipients that were accepted.
 constexpr std::uint32_t recipient_overshoot = 1000;
-// Octets read from the socket at a time: a 1 KiB message with its commands fits many times.
-constexpr std::size_t read_chunk = 16 * 1024;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // The address as the client wrote it in "TO:<...> params", for a log line when it did
 // not parse: what is between the first '<' and the last '>' before any parameter.
@@ -56,105 +53,23 @@ std::string_view path_text(std::string_view arg) {
   return arg.substr(open + 1, std::min<std::size_t>(close - open - 1, 300));
 }
 
-Reply reply(int code, std::string enhanced, std::string text) {
-  return Reply{code, std::move(enhanced), std::move(text)};
-}
+}  // namespace
 
-class Session : public SessionRegistry::Member, public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket socket, std::shared_ptr<const config::Config> config,
-          std::shared_ptr<const route::Tables> tables, Ingress& ingress, std::string client_ip,
-          BufferGauge& gauge)
-      : gauge_(gauge),
-        socket_(std::move(socket)),
-        deadline_(socket_.get_executor()),
-        config_(std::move(config)),
-        tables_(std::move(tables)),
-        ingress_(ingress),
-        client_ip_(std::move(client_ip)),
-        client_name_("unknown[" + client_ip_ + "]") {}
+Session::Session(tcp::socket socket, const config::Listener& listener, SessionSnapshot snapshot,
+                 SessionServices& services, std::string client_ip)
+    : services_(services),
+      gauge_(services.gauge),
+      socket_(std::move(socket)),
+      deadline_(socket_.get_executor()),
+      listener_(listener),
+      config_(std::move(snapshot.config)),
+      tables_(std::move(snapshot.tables)),
+      security_(std::move(snapshot.security)),
+      ingress_(services.ingress),
+      client_ip_(std::move(client_ip)),
+      client_name_("unknown[" + client_ip_ + "]") {}
 
-  ~Session() override { gauge_.sub(counted_); }
-  asio::awaitable<void> run();
-  asio::awaitable<void> watchdog();
-  void request_stop() override;
-  asio::any_io_executor socket_executor() { return socket_.get_executor(); }
-
- private:
-  enum class Mode { command, data, bdat, quit };
-
-  // Command handlers: check, then change state; each returns the reply to send.
-  Reply on_ehlo(std::string_view arg);
-  Reply on_helo(std::string_view arg);
-  Reply on_mail(std::string_view arg);
-  Reply on_rcpt(std::string_view arg);
-  std::optional<Reply> expand(const mail::Address& rcpt, const std::string& address,
-                              const std::string& domain, const spool::Recipient& original,
-                              std::vector<spool::Recipient>& out);
-  void add_recipient(spool::Recipient r);
-  Reply on_data(std::string_view arg);
-  Reply on_bdat(std::string_view arg);
-  Reply on_rset(std::string_view arg);
-  Reply on_noop(std::string_view arg);
-  Reply on_quit(std::string_view arg);
-  Reply on_vrfy(std::string_view arg);
-  Reply on_help(std::string_view arg);
-  Reply on_not_implemented(std::string_view arg);
-  using Handler = Reply (Session::*)(std::string_view);
-  static Handler handler_for(Verb v);
-
-  asio::awaitable<void> receive_data();
-  asio::awaitable<void> receive_chunk();
-  asio::awaitable<Reply> commit();
-  asio::awaitable<bool> fill(std::chrono::seconds timeout);
-  asio::awaitable<bool> flush();
-  void send(const Reply& r, std::string_view command);
-  void reset_transaction();
-  void count_content();
-  Reply size_exceeded() const;
-  void log_reject(const Reply& r, std::string_view command, std::string_view to);
-  std::string protocol() const;
-  bool is_http(std::string_view line) const;
-
-  BufferGauge& gauge_;
-  std::uint64_t counted_ = 0;  // octets of content_ added to gauge_
-  tcp::socket socket_;
-  asio::steady_timer deadline_;
-  std::shared_ptr<const config::Config> config_;
-  std::shared_ptr<const route::Tables> tables_;  // may be null: no expansion
-  Ingress& ingress_;
-  std::string client_ip_;
-  std::string client_name_;
-
-  std::array<char, read_chunk> read_buf_;  // the socket reads here, then in_ takes it
-  std::string in_;   // received, not yet consumed
-  std::string out_;  // replies not yet written
-  Mode mode_ = Mode::command;
-  bool timed_out_ = false;
-  bool reject_logged_ = false;   // the next error reply was logged by log_reject
-  bool not_an_error_ = false;    // the next error reply does not count toward limits.errors
-  bool idle_ = false;            // waiting for a command: may be ended at once
-  bool stop_requested_ = false;  // the server is shutting down
-  std::uint32_t errors_ = 0;
-  std::vector<std::pair<std::string, std::uint32_t>> counts_;  // per verb, in first-use order
-  std::uint32_t commands_ = 0;
-
-  // Session state (RFC 5321 §4.1.4).
-  std::string helo_;
-  bool esmtp_ = false;
-
-  // Transaction state.
-  bool in_transaction_ = false;
-  smtp::MailCommand mail_;
-  std::vector<spool::Recipient> recipients_;
-  std::uint32_t overshoot_ = 0;  // RCPTs refused as too many in this transaction
-  std::string content_;      // message text received so far (DATA or BDAT chunks)
-  std::uint64_t bdat_size_ = 0;    // octets of the chunk being read
-  bool bdat_last_ = false;
-  bool bdat_discard_ = false;      // chunk read only to stay in sync
-  bool bdat_started_ = false;      // a BDAT transaction is under way (DATA not allowed)
-  std::optional<Reply> bdat_error_;  // why the chunks of this transaction are refused
-};
+Session::~Session() { gauge_.sub(counted_); }
 
 Session::Handler Session::handler_for(Verb v) {
   // The command table (STYLE.md §2); verb properties live in smtp::verb_table().
@@ -170,18 +85,35 @@ Session::Handler Session::handler_for(Verb v) {
     case Verb::quit: return &Session::on_quit;
     case Verb::vrfy: return &Session::on_vrfy;
     case Verb::help: return &Session::on_help;
-    case Verb::expn:
-    case Verb::starttls:
-    case Verb::auth: return &Session::on_not_implemented;
+    case Verb::starttls: return &Session::on_starttls;
+    case Verb::auth: return &Session::on_auth;
+    case Verb::expn: return &Session::on_not_implemented;
     case Verb::unknown: return nullptr;
   }
   return nullptr;
 }
 
 std::string Session::protocol() const {
-  // IANA Mail Transmission Types (RFC 3848, RFC 6531 §3.7.3).
+  // IANA Mail Transmission Types (RFC 3848, RFC 6531 §3.7.3): "S" for TLS, "A" for AUTH.
   if (!esmtp_) return "SMTP";
-  return in_transaction_ && mail_.smtputf8 ? "UTF8SMTP" : "ESMTP";
+  std::string p = in_transaction_ && mail_.smtputf8 ? "UTF8SMTP" : "ESMTP";
+  if (tls_) p += "S";
+  if (!auth_user_.empty()) p += "A";
+  return p;
+}
+
+// The parameters MAIL and RCPT may carry: those of the extensions the EHLO reply named.
+smtp::Extensions Session::extensions() const {
+  smtp::Extensions ext;
+  if (!esmtp_) return {false, false, false, false, false};  // HELO: none (RFC 5321 §4.1.1.11)
+  ext.auth = auth_offered();
+  return ext;
+}
+
+// Whether the line being received is an AUTH command (its limit is larger).
+bool Session::is_auth_line(std::string_view in) {
+  return in.size() >= 5 && (in[0] | 0x20) == 'a' && (in[1] | 0x20) == 'u' &&
+         (in[2] | 0x20) == 't' && (in[3] | 0x20) == 'h' && in[4] == ' ';
 }
 
 bool Session::is_http(std::string_view line) const {
@@ -244,8 +176,15 @@ Reply Session::on_ehlo(std::string_view arg) {
   esmtp_ = true;
   // RFC 2034 §3: no enhanced codes in the EHLO reply.
   std::string text = config_->hostname + "\nPIPELINING\nSIZE " +
-                     std::to_string(config_->limits.message_size) +
-                     "\n8BITMIME\nENHANCEDSTATUSCODES\nSMTPUTF8\nCHUNKING\nDSN";
+                     std::to_string(config_->limits.message_size);
+  // RFC 3207 §4.2: not offered again once TLS is on.
+  if (tls_available()) text += "\nSTARTTLS";
+  if (auth_offered()) {
+    text += "\nAUTH";
+    text += " ";
+    text += auth_mechanism_list();
+  }
+  text += "\n8BITMIME\nENHANCEDSTATUSCODES\nSMTPUTF8\nCHUNKING\nDSN";
   return reply(250, "", text);
 }
 
@@ -260,10 +199,10 @@ Reply Session::on_helo(std::string_view arg) {
 Reply Session::on_mail(std::string_view arg) {
   if (helo_.empty()) return reply(503, "5.5.1", "Error: send HELO/EHLO first");
   if (in_transaction_) return reply(503, "5.5.1", "Error: nested MAIL command");
-  smtp::Extensions ext;
-  if (!esmtp_) ext = {false, false, false, false, false};  // HELO: no parameters (RFC 5321 §4.1.1.11)
-  auto parsed = smtp::parse_mail(arg, ext);
+  if (auto refused = submission_gate()) return *refused;
+  auto parsed = smtp::parse_mail(arg, extensions());
   if (!parsed) return parsed.error();
+  if (auto refused = check_sender(parsed->sender.text(), "Sender address")) return *refused;
   if (parsed->size && *parsed->size > config_->limits.message_size)
     return size_exceeded();
   if (!ingress_.has_room() || gauge_.used() > config_->limits.receive_memory)
@@ -275,9 +214,7 @@ Reply Session::on_mail(std::string_view arg) {
 
 Reply Session::on_rcpt(std::string_view arg) {
   if (!in_transaction_) return reply(503, "5.5.1", "Error: need MAIL command");
-  smtp::Extensions ext;
-  if (!esmtp_) ext = {false, false, false, false, false};
-  auto parsed = smtp::parse_rcpt(arg, ext, mail_.smtputf8);
+  auto parsed = smtp::parse_rcpt(arg, extensions(), mail_.smtputf8);
   if (!parsed) {
     log_reject(parsed.error(), "RCPT", path_text(arg));
     return parsed.error();
@@ -298,8 +235,10 @@ Reply Session::on_rcpt(std::string_view arg) {
     domain = config_->local_domains.front();
     address = "postmaster@" + domain;
   }
-  const config::Transport* transport = rcpt.is_literal() ? nullptr : config_->transport_for(domain);
-  if (transport && !transport->accepts_mail()) transport = nullptr;  // smtp: routed, not ours
+  auto verdict = policy::judge_recipient(*config_, domain, rcpt.is_literal(), client_ip_,
+                                         !auth_user_.empty());
+  const config::Transport* transport =
+      verdict == policy::RelayVerdict::ours ? config_->transport_for(domain) : nullptr;
   if (transport) {
     if (transport->kind == config::TransportKind::maildir &&
         !mail::safe_mailbox_name(rcpt.local)) {
@@ -307,8 +246,8 @@ Reply Session::on_rcpt(std::string_view arg) {
       log_reject(r, "RCPT", address);
       return r;
     }
-  } else if (!config_->may_relay(client_ip_)) {
-    Reply r = reply(554, "5.7.1", "<" + address + ">: relay access denied");
+  } else if (verdict == policy::RelayVerdict::refused) {
+    Reply r = reply(554, "5.7.1", "<" + address + ">: Relay access denied");
     log_reject(r, "RCPT", address);
     return r;
   }
@@ -496,7 +435,18 @@ asio::awaitable<bool> Session::fill(std::chrono::seconds timeout) {
   if (stop_requested_ && mode_ == Mode::command) co_return false;
   idle_ = mode_ == Mode::command;
   deadline_.expires_after(timeout);
-  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buf_), use_tuple);
+  boost::system::error_code ec;
+  std::size_t n = 0;
+  // Plain if/else, never co_await inside ?: (g++ 12 miscompiles that).
+  if (tls_) {
+    auto [e, k] = co_await tls_->async_read_some(asio::buffer(read_buf_), use_tuple);
+    ec = e;
+    n = k;
+  } else {
+    auto [e, k] = co_await socket_.async_read_some(asio::buffer(read_buf_), use_tuple);
+    ec = e;
+    n = k;
+  }
   idle_ = false;
   in_.append(read_buf_.data(), n);
   co_return !ec;
@@ -506,7 +456,14 @@ asio::awaitable<bool> Session::fill(std::chrono::seconds timeout) {
 asio::awaitable<bool> Session::flush() {
   if (out_.empty()) co_return true;
   deadline_.expires_after(config_->limits.command_timeout);
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out_), use_tuple);
+  boost::system::error_code ec;
+  if (tls_) {
+    auto [e, n] = co_await asio::async_write(*tls_, asio::buffer(out_), use_tuple);
+    ec = e;
+  } else {
+    auto [e, n] = co_await asio::async_write(socket_, asio::buffer(out_), use_tuple);
+    ec = e;
+  }
   out_.clear();
   co_return !ec;
 }
@@ -593,6 +550,7 @@ asio::awaitable<void> Session::receive_chunk() {
 
 // Adds our Received header, hands the message to the spool and waits for it to be durable.
 asio::awaitable<Reply> Session::commit() {
+  if (auto refused = check_from_header(content_)) co_return *refused;
   spool::Envelope env;
   env.id = make_queue_id();
   env.sender = mail_.sender.text();
@@ -614,6 +572,8 @@ asio::awaitable<Reply> Session::commit() {
   info.client_address = client_ip_;
   info.by = config_->hostname;
   info.protocol = protocol();
+  std::string tls_text = tls_ ? tls_info_.text() : "";
+  info.tls = tls_text;
   info.id = env.id;
   if (recipients_.size() == 1) info.for_recipient = recipients_[0].address;
   info.when = static_cast<std::time_t>(env.arrival);
@@ -625,7 +585,11 @@ asio::awaitable<Reply> Session::commit() {
   env.size = message.size();
   std::string id = env.id;
   // Postfix's order: the client, then the message-id, then (from the queue) from=<>.
-  log::get("smtpd").info("{}: client={}", id, client_name_);
+  if (auth_user_.empty())
+    log::get("smtpd").info("{}: client={}", id, client_name_);
+  else
+    log::get("smtpd").info("{}: client={}, sasl_method={}, sasl_username={}", id, client_name_,
+                           auth_method_, auth_user_);
   if (auto mid = mail::find_header(message, "Message-ID"))
     log::get("cleanup").info("{}: message-id={}", id, mid->substr(0, 200));
 
@@ -652,6 +616,12 @@ asio::awaitable<void> Session::run() {
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
 
+  // RFC 8314 §3.3: on an implicit-TLS port the handshake comes before the greeting.
+  if (listener_.implicit_tls() && !co_await handshake()) {
+    log::get("smtpd").info("disconnect from {} commands=0", client_name_);
+    deadline_.cancel();
+    co_return;
+  }
   out_ = Reply{220, "", config_->hostname + " ESMTP Tern"}.wire();
   std::string last_command = "CONNECT";
   while (mode_ != Mode::quit) {
@@ -661,8 +631,10 @@ asio::awaitable<void> Session::run() {
       break;
     }
     std::size_t eol = in_.find('\n');
+    // RFC 4954 §4: an AUTH command line may be 12288 octets (its initial response).
+    const std::size_t line_limit = is_auth_line(in_) ? auth::max_line_octets + 2 : max_command_line;
     if (eol == std::string::npos) {
-      if (in_.size() > max_command_line) {
+      if (in_.size() > line_limit) {
         // Skip the rest of the overlong line (up to the next LF) and say why.
         send(smtp::replies::line_too_long(), "");
         in_.clear();
@@ -681,7 +653,7 @@ asio::awaitable<void> Session::run() {
     std::string line = in_.substr(0, eol);
     in_.erase(0, eol + 1);
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.size() + 2 > max_command_line) {
+    if (line.size() + 2 > line_limit) {
       send(smtp::replies::line_too_long(), "");
       continue;
     }
@@ -706,6 +678,10 @@ asio::awaitable<void> Session::run() {
       co_await receive_data();
     } else if (mode_ == Mode::bdat) {
       co_await receive_chunk();
+    } else if (mode_ == Mode::starttls) {
+      if (!co_await start_tls()) break;
+    } else if (mode_ == Mode::auth) {
+      co_await authenticate();
     }
   }
   if (stop_requested_) {
@@ -726,8 +702,6 @@ asio::awaitable<void> Session::run() {
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
 }
-
-}  // namespace
 
 void SessionRegistry::add(const std::shared_ptr<Member>& m) {
   bool stop;
@@ -758,12 +732,12 @@ void SessionRegistry::stop_all() {
   for (auto& s : alive) s->request_stop();
 }
 
-asio::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<const config::Config> config,
-                                  std::shared_ptr<const route::Tables> tables,
-                                  Ingress& ingress, std::string client_ip,
-                                  SessionRegistry& registry, BufferGauge& gauge) {
-  auto s = std::make_shared<Session>(std::move(socket), std::move(config), std::move(tables), ingress,
-                                     std::move(client_ip), gauge);
+asio::awaitable<void> run_session(tcp::socket socket, const config::Listener& listener,
+                                  SessionSnapshot snapshot, SessionServices& services,
+                                  std::string client_ip) {
+  auto& registry = services.registry;
+  auto s = std::make_shared<Session>(std::move(socket), listener, std::move(snapshot), services,
+                                     std::move(client_ip));
   // The watchdog holds the session alive until it has seen the socket close.
   asio::co_spawn(s->socket_executor(), [s]() { return s->watchdog(); }, asio::detached);
   registry.add(s);

@@ -4,6 +4,7 @@
 // session loop writes to the socket (STYLE.md §3).
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <atomic>
@@ -17,6 +18,8 @@
 #include "config/config.hpp"
 #include "route/tables.hpp"
 #include "inbound/ingress.hpp"
+#include "inbound/security.hpp"
+#include "policy/auth_throttle.hpp"
 
 namespace tern::inbound {
 
@@ -52,11 +55,28 @@ class BufferGauge {
   std::atomic<std::uint64_t> used_{0};
 };
 
-// Runs a session on `socket` until the client quits, times out or is dropped.
+// What a session shares with the server and the other sessions for its whole life.
+struct SessionServices {
+  Ingress& ingress;
+  SessionRegistry& registry;
+  BufferGauge& gauge;
+  policy::AuthThrottle& auth_throttle;
+  // Where blocking work runs (password hashing, the Dovecot auth socket): never an I/O thread.
+  boost::asio::any_io_executor blocking;
+};
+
+// The snapshot a session runs with: taken when the client connects, kept to the end.
+struct SessionSnapshot {
+  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const route::Tables> tables;  // may be null: no expansion
+  std::shared_ptr<const Security> security;     // may be null: no TLS, no AUTH
+};
+
+// Runs a session on `socket`, accepted by `listener`, until the client quits, times out
+// or is dropped.
 boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket,
-                                         std::shared_ptr<const config::Config> config,
-                                         std::shared_ptr<const route::Tables> tables,
-                                         Ingress& ingress, std::string client_ip,
-                                         SessionRegistry& registry, BufferGauge& gauge);
+                                         const config::Listener& listener,
+                                         SessionSnapshot snapshot, SessionServices& services,
+                                         std::string client_ip);
 
 }  // namespace tern::inbound

@@ -47,4 +47,75 @@ std::optional<std::string> find_header(std::string_view message, std::string_vie
   return std::nullopt;
 }
 
+namespace {
+// One mailbox of an address list, comments already removed: the angle-addr when there is
+// one, else the whole (an addr-spec).
+void add_mailbox(std::string_view text, std::string_view angle, bool has_angle,
+                 std::vector<std::string>& out) {
+  std::string_view spec = has_angle ? angle : trim(text);
+  if (has_angle) {
+    if (auto colon = spec.find(':'); !spec.empty() && spec.front() == '@' && colon != spec.npos)
+      spec.remove_prefix(colon + 1);
+    spec = trim(spec);
+  }
+  if (!spec.empty()) out.emplace_back(spec);
+}
+}  // namespace
+
+std::vector<std::string> header_addresses(std::string_view value) {
+  std::vector<std::string> out;
+  std::string text;   // the current element outside comments and angle brackets
+  std::string angle;  // inside <...>
+  bool has_angle = false, in_angle = false, in_quote = false;
+  int comment = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    std::string& target = in_angle ? angle : text;
+    if (in_quote) {
+      target += c;
+      if (c == '\\' && i + 1 < value.size()) target += value[++i];
+      else if (c == '"') in_quote = false;
+      continue;
+    }
+    if (comment > 0) {
+      if (c == '\\') ++i;
+      else if (c == '(') ++comment;
+      else if (c == ')') --comment;
+      continue;
+    }
+    switch (c) {
+      case '"': in_quote = true; target += c; break;
+      case '(': ++comment; break;
+      case '<':
+        if (in_angle) return out;
+        in_angle = has_angle = true;
+        angle.clear();
+        break;
+      case '>':
+        if (!in_angle) return out;
+        in_angle = false;
+        break;
+      case ':':  // a group's display name ends
+        if (in_angle) angle += c;
+        else text.clear();
+        break;
+      case ',':
+      case ';':
+        if (in_angle) {
+          angle += c;
+          break;
+        }
+        add_mailbox(text, angle, has_angle, out);
+        text.clear();
+        angle.clear();
+        has_angle = false;
+        break;
+      default: target += c;
+    }
+  }
+  if (in_quote || in_angle || comment > 0) return out;
+  add_mailbox(text, angle, has_angle, out);
+  return out;
+}
+
 }  // namespace tern::mail

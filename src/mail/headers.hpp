@@ -6,11 +6,18 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tern::mail {
 
 // The value of the first `name:` field (case-insensitive) before the first empty line,
 // unfolded (CRLF + WSP become the WSP) and trimmed; nullopt when there is none.
 std::optional<std::string> find_header(std::string_view message, std::string_view name);
+
+// The addr-specs of an address-list field value (RFC 5322 §3.4: "Name <a@b>, c@d (note),
+// group: e@f;"), in order: display names, comments and group names dropped, a route in
+// angle brackets ("<@x:a@b>", RFC 5322 §4.4) dropped, quoted strings kept as written.
+// Unbalanced quotes or brackets end the scan; what was found so far is returned.
+std::vector<std::string> header_addresses(std::string_view value);
 
 }  // namespace tern::mail

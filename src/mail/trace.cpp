@@ -28,7 +28,14 @@ std::string received_header(const ReceivedInfo& info) {
   h += " (";
   h += info.client_address.find(':') != std::string_view::npos ? "[IPv6:" : "[";
   h += info.client_address;
-  h += "])\r\n\tby ";
+  h += "])\r\n\t";
+  if (!info.tls.empty()) {
+    // As Postfix writes it (smtpd_tls_received_header): "(using TLSv1.3 with cipher ...)".
+    h += "(using ";
+    h += info.tls;
+    h += ")\r\n\t";
+  }
+  h += "by ";
   h += info.by;
   h += " (Tern) with ";
   h += info.protocol;

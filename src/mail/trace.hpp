@@ -16,6 +16,7 @@ struct ReceivedInfo {
   std::string_view protocol;        // "ESMTP", "UTF8SMTP", "SMTP", ...
   std::string_view id;              // queue ID
   std::string_view for_recipient;   // set only when there is exactly one recipient
+  std::string_view tls;             // "TLSv1.3 with cipher ... (256/256 bits)"; empty: none
   std::time_t when = 0;
 };
 

@@ -1,6 +1,8 @@
 // The TLS client context and per-connection checks; see client_context.hpp.
 #include "tls/client_context.hpp"
 
+#include "tls/openssl_error.hpp"
+
 #include <boost/asio/ip/address.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -15,16 +17,6 @@ bool is_address(std::string_view peer) {
   boost::system::error_code ec;
   boost::asio::ip::make_address(std::string(peer), ec);
   return !ec;
-}
-
-// The first error OpenSSL queued, as text, and the queue emptied.
-std::string openssl_error() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (!e) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 """The SMTP dialogue (RFC 5321) as a client sees it: commands out of order (503), garbage
 (500 5.5.2), bad syntax (501), unknown parameters (555), the small commands (VRFY 252, HELP
-214, NOOP/RSET 250, EXPN/STARTTLS/AUTH 502), and after every refusal the session still
-delivers. Every reply carries an enhanced status code (RFC 2034) except the greeting, the
+214, NOOP/RSET 250, EXPN 502, STARTTLS 502 without a certificate, AUTH 503 without a
+backend), and after every refusal the session still delivers. Every reply carries an enhanced status code (RFC 2034) except the greeting, the
 HELO/EHLO replies and 354. A connection lost inside DATA delivers nothing. An HTTP request
 is answered 421 and closed. HELO offers no extensions (555) and is traced "with SMTP";
 SMTPUTF8 (RFC 6531) and DSN (RFC 3461) parameters are accepted, stored and shown by
@@ -69,7 +69,7 @@ REFUSED = [
     ("MAIL FROM:<a@@example.org>", "553 5.1.7"),
     ("EXPN staff", "502 5.5.1"),
     ("STARTTLS", "502 5.5.1"),
-    ("AUTH PLAIN AGFAAGI=", "502 5.5.1"),
+    ("AUTH PLAIN AGFAAGI=", "503 5.5.1"),
     ("EHLO", "501 5.5.4"),
     ("DATA now", "501 5.5.4"),
 ]

@@ -14,7 +14,7 @@ def test_relay_denied_outside_relay_networks(tern_factory):
     c.send(b"MAIL FROM:<s@example.org>\r\nRCPT TO:<x@remote.example>\r\n"
            b"RCPT TO:<alice@example.test>\r\nRCPT TO:<y@[192.0.2.7]>\r\nDATA\r\n")
     got = c.replies(5)
-    assert got[1] == (554, ["554 5.7.1 <x@remote.example>: relay access denied"])
+    assert got[1] == (554, ["554 5.7.1 <x@remote.example>: Relay access denied"])
     assert got[2][0] == 250
     assert got[3][0] == 554  # an address literal is not ours either
     assert got[4][0] == 354
