@@ -617,10 +617,13 @@ asio::awaitable<void> Session::run() {
   socket_.set_option(tcp::no_delay(true), ignored);
 
   // RFC 8314 §3.3: on an implicit-TLS port the handshake comes before the greeting.
-  if (listener_.implicit_tls() && !co_await handshake()) {
-    log::get("smtpd").info("disconnect from {} commands=0", client_name_);
-    deadline_.cancel();
-    co_return;
+  if (listener_.implicit_tls()) {
+    bool secured = co_await handshake();
+    if (!secured) {
+      log::get("smtpd").info("disconnect from {} commands=0", client_name_);
+      deadline_.cancel();
+      co_return;
+    }
   }
   out_ = Reply{220, "", config_->hostname + " ESMTP Tern"}.wire();
   std::string last_command = "CONNECT";
@@ -679,7 +682,8 @@ asio::awaitable<void> Session::run() {
     } else if (mode_ == Mode::bdat) {
       co_await receive_chunk();
     } else if (mode_ == Mode::starttls) {
-      if (!co_await start_tls()) break;
+      bool secured = co_await start_tls();
+      if (!secured) break;
     } else if (mode_ == Mode::auth) {
       co_await authenticate();
     }

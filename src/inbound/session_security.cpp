@@ -119,7 +119,11 @@ asio::awaitable<bool> Session::handshake() {
   if (!tls_context_) co_return false;
   tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, tls_context_->asio());
   deadline_.expires_after(config_->limits.command_timeout);
-  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+  // No structured binding and no co_await inside a condition: g++ 12 miscompiles both
+  // in some coroutines.
+  std::tuple<boost::system::error_code> result =
+      co_await tls_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+  boost::system::error_code ec = std::get<0>(result);
   if (ec) {
     log::get("smtpd").info("SSL_accept error from {}: {}", client_name_,
                            timed_out_ ? "timed out" : tls::failure_text(tls_->native_handle(), ec));
@@ -138,14 +142,16 @@ asio::awaitable<bool> Session::handshake() {
 }
 
 asio::awaitable<bool> Session::start_tls() {
-  if (!co_await flush()) co_return false;
+  bool flushed = co_await flush();
+  if (!flushed) co_return false;
   if (!in_.empty()) {
     log::get("smtpd").warn("warning: {}: discarding {} octets sent after STARTTLS before the TLS "
                            "handshake (RFC 3207 section 4.2)",
                            client_name_, in_.size());
     in_.clear();
   }
-  if (!co_await handshake()) co_return false;
+  bool secured = co_await handshake();
+  if (!secured) co_return false;
   // RFC 3207 §4.2: the client must discard what it knew of us, and we of it.
   helo_.clear();
   esmtp_ = false;

@@ -94,12 +94,20 @@ Status load_pair(SSL_CTX* ctx, const CertificateSource& c) {
   if (SSL_CTX_use_certificate_chain_file(ctx, c.chain.c_str()) != 1)
     return fail(where + "certificate chain " + c.chain + " is not a PEM certificate: " +
                 openssl_error());
-  if (SSL_CTX_use_PrivateKey_file(ctx, c.key.c_str(), SSL_FILETYPE_PEM) != 1)
+  // Parsed apart from its use, so "not a key" and "not this certificate's key" differ.
+  std::FILE* f = std::fopen(c.key.c_str(), "r");
+  EVP_PKEY* key = f ? PEM_read_PrivateKey(f, nullptr, nullptr, nullptr) : nullptr;
+  if (f) std::fclose(f);
+  if (!key)
     return fail(where + "private key " + c.key + " is not a PEM private key (or is encrypted): " +
                 openssl_error());
-  if (SSL_CTX_check_private_key(ctx) != 1)
+  int used = SSL_CTX_use_PrivateKey(ctx, key);
+  EVP_PKEY_free(key);
+  if (used != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
     return fail(where + "private key " + c.key + " does not belong to the certificate in " +
                 c.chain);
+  }
   return {};
 }
 

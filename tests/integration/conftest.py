@@ -287,3 +287,10 @@ def send_message(c, rcpts, body=b"Subject: t\r\n\r\nhello\r\n", sender="sender@e
 def raw(tern):
     """A function connecting a RawClient to `tern`, past the 220 and before EHLO."""
     return lambda: tern.client(ehlo=None)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    """A test CA and its certificates (certs.py), made once per test run."""
+    from certs import Certs
+    return Certs(tmp_path_factory.mktemp("certs"))
