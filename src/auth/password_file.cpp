@@ -1,6 +1,7 @@
 // Password file backend; see password_file.hpp. Input: the operator's file (syntax checked,
 // file:line errors) and untrusted credentials. Hashes: crypt(3) via libxcrypt (crypt_rn,
-// crypt_checksalt); Dovecot password scheme prefixes as in `doveadm pw -l`.
+// crypt_checksalt); Dovecot password scheme prefixes as in `doveadm pw -l`; SCRAM-SHA-256
+// credentials (scram.hpp).
 #include "auth/password_file.hpp"
 
 #include <crypt.h>
@@ -75,6 +76,9 @@ std::string_view trim(std::string_view s) {
 // user exists (a yescrypt setting at Debian's default cost).
 constexpr const char* unknown_user_setting = "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$";
 
+// Dovecot's prefix for SCRAM-SHA-256 credentials (`doveadm pw -s SCRAM-SHA-256`).
+constexpr std::string_view scram_prefix = "{SCRAM-SHA-256}";
+
 }  // namespace
 
 Result<std::string> usable_hash(std::string_view stored) {
@@ -88,7 +92,8 @@ Result<std::string> usable_hash(std::string_view stored) {
       if (s.name == name) scheme = &s;
     if (!scheme) {
       return fail("password scheme {" + std::string(name) +
-                  "} is not supported; use {SHA512-CRYPT}, {BLF-CRYPT} or a yescrypt $y$ hash");
+                  "} is not supported; use {SHA512-CRYPT}, {BLF-CRYPT}, {SCRAM-SHA-256} or a "
+                  "yescrypt $y$ hash");
     }
     hash.remove_prefix(close + 1);
   }
@@ -162,10 +167,19 @@ Result<std::unique_ptr<PasswordFile>> PasswordFile::parse(std::string_view text,
     }
     Entry entry;
     entry.line = line_no;
-    if (auto hash = usable_hash(stored)) {
+    if (stored.starts_with(scram_prefix)) {
+      if (auto scram = parse_dovecot_scram(stored.substr(scram_prefix.size()))) {
+        entry.scram = std::move(*scram);
+        ++file->scram_entries_;
+      } else {
+        entry.refused = scram.error().message;
+      }
+    } else if (auto hash = usable_hash(stored)) {
       entry.hash = std::move(*hash);
     } else {
       entry.refused = hash.error().message;
+    }
+    if (!entry.refused.empty()) {
       file->warnings_.push_back(where + "user " + std::string(user) +
                                 " cannot log in: " + entry.refused);
     }
@@ -213,11 +227,18 @@ Result<bool> PasswordFile::verify(std::string_view user, std::string_view passwo
                           entry->refused);
     return false;
   }
+  if (entry->scram) return check_scram_password(password, *entry->scram);
   auto ok = check_crypt(password, entry->hash);
   if (!ok) {
     log::get("auth").error("{}:{}: user {}: {}", name_, entry->line, user, ok.error().message);
   }
   return ok;
+}
+
+Result<std::optional<ScramCredentials>> PasswordFile::scram_credentials(std::string_view user) {
+  const Entry* entry = find(user);
+  if (!entry || !entry->scram) return std::optional<ScramCredentials>{};
+  return std::optional<ScramCredentials>{*entry->scram};
 }
 
 }  // namespace tern::auth

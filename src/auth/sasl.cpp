@@ -1,11 +1,14 @@
-// PLAIN and LOGIN server mechanisms and strict base64; see sasl.hpp. Input: untrusted client
-// lines. RFC 4954 §4 (exchange, "*", "=", 501/500), RFC 4616 §2 (PLAIN message),
-// draft-murchison-sasl-login-00 (LOGIN prompts), RFC 4648 §4 (base64).
+// PLAIN, LOGIN and SCRAM-SHA-256 server mechanisms and strict base64; see sasl.hpp. Input:
+// untrusted client lines. RFC 4954 §4 (exchange, "*", "=", 501/500), RFC 4616 §2 (PLAIN
+// message), draft-murchison-sasl-login-00 (LOGIN prompts), RFC 4648 §4 (base64), RFC 5802
+// and RFC 7677 (SCRAM, messages in scram_exchange.cpp).
 #include "auth/sasl.hpp"
 
 #include <array>
 #include <cstdint>
 #include <cstring>
+
+#include "auth/scram_exchange.hpp"
 
 namespace tern::auth {
 namespace {
@@ -16,6 +19,10 @@ constexpr std::string_view alphabet =
 // draft-murchison-sasl-login-00 §2: the prompts every LOGIN client expects, in base64.
 constexpr std::string_view login_user_prompt = "VXNlcm5hbWU6";      // "Username:"
 constexpr std::string_view login_password_prompt = "UGFzc3dvcmQ6";  // "Password:"
+
+// The server's part of a SCRAM nonce: RFC 5802 §5.1 asks for a "random" value; 18 octets
+// (144 bits) are 24 base64 characters, none of them ','.
+constexpr std::size_t scram_nonce_octets = 18;
 
 // Value of a base64 digit, or -1.
 int digit_value(char c) {
@@ -118,8 +125,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
 }
 
 std::optional<Mechanism> parse_mechanism(std::string_view name) {
-  if (iequals(name, "PLAIN")) return Mechanism::plain;
-  if (iequals(name, "LOGIN")) return Mechanism::login;
+  for (Mechanism m : {Mechanism::plain, Mechanism::login, Mechanism::scram_sha_256})
+    if (iequals(name, mechanism_name(m))) return m;
   return std::nullopt;
 }
 
@@ -129,6 +136,8 @@ std::string_view mechanism_name(Mechanism m) {
       return "PLAIN";
     case Mechanism::login:
       return "LOGIN";
+    case Mechanism::scram_sha_256:
+      return "SCRAM-SHA-256";
   }
   return "?";
 }
@@ -150,21 +159,40 @@ FailureReply reply_for(FailureKind kind) {
       return {535, "5.7.8", "Authorization identity must be empty or the user name"};
     case FailureKind::out_of_order:
       return {503, "5.5.1", "Bad sequence of commands"};
+    case FailureKind::bad_proof:
+      return {535, "5.7.8", "Authentication credentials invalid"};
+    case FailureKind::channel_binding:
+      return {504, "5.5.4", "Channel binding is not supported: use SCRAM-SHA-256 without it"};
+    case FailureKind::temporary:
+      break;
   }
   return {454, "4.7.0", "Temporary authentication failure"};
 }
 
+SaslServer::SaslServer() = default;
+SaslServer::SaslServer(SaslOptions options) : options_(std::move(options)) {}
+SaslServer::SaslServer(SaslServer&&) noexcept = default;
+SaslServer& SaslServer::operator=(SaslServer&&) noexcept = default;
+SaslServer::~SaslServer() = default;
+
 Step SaslServer::start(Mechanism mechanism, std::optional<std::string_view> initial) {
   if (state_ != State::idle) return finish(failed(FailureKind::out_of_order, "exchange already started"));
-  if (mechanism == Mechanism::plain) {
-    state_ = State::plain_response;
-    // RFC 4954 §4: without an initial response the server sends an empty challenge.
-    if (!initial) return Challenge{};
-  } else {
-    state_ = State::login_user;
-    // Many clients send the user name as an initial response ("AUTH LOGIN dXNlcg==").
-    if (!initial) return Challenge{std::string(login_user_prompt)};
+  switch (mechanism) {
+    case Mechanism::plain:
+      state_ = State::plain_response;
+      break;
+    case Mechanism::login:
+      state_ = State::login_user;
+      // Many clients send the user name as an initial response ("AUTH LOGIN dXNlcg==").
+      if (!initial) return Challenge{std::string(login_user_prompt)};
+      break;
+    case Mechanism::scram_sha_256:
+      state_ = State::scram_client_first;
+      scram_ = std::make_unique<ScramExchange>();
+      break;
   }
+  // RFC 4954 §4: without an initial response the server sends an empty challenge.
+  if (!initial) return Challenge{};
   // RFC 4954 §4: "=" is an initial response of zero length.
   if (*initial == "=") return respond("");
   if (initial->empty()) return finish(failed(FailureKind::bad_base64, "empty initial response"));
@@ -184,32 +212,80 @@ Step SaslServer::respond(std::string_view line) {
       result = on_plain(bytes);
       break;
     case State::login_user:
-      if (bytes.empty() || bytes.find('\0') != std::string::npos) {
-        result = failed(FailureKind::malformed, "LOGIN user name empty or with NUL");
-      } else if (bytes.size() > max_field_octets) {
-        result = failed(FailureKind::field_too_long, "LOGIN user name too long");
-      } else {
-        user_ = bytes;
-        state_ = State::login_password;
-        result = Challenge{std::string(login_password_prompt)};
-      }
-      break;
     case State::login_password:
-      if (bytes.empty() || bytes.find('\0') != std::string::npos) {
-        result = failed(FailureKind::malformed, "LOGIN password empty or with NUL");
-      } else if (bytes.size() > max_field_octets) {
-        result = failed(FailureKind::field_too_long, "LOGIN password too long");
-      } else {
-        result = Done{std::move(user_), bytes};
-      }
+      result = on_login(bytes);
+      break;
+    case State::scram_client_first:
+    case State::scram_client_final:
+    case State::scram_server_final:
+      result = on_scram(bytes);
+      break;
+    case State::scram_need_credentials:
+      result = failed(FailureKind::out_of_order, "a line while SCRAM credentials are looked up");
       break;
     case State::idle:
     case State::finished:
       break;  // handled above
   }
   wipe(bytes);
-  if (std::holds_alternative<Challenge>(result)) return result;
+  if (std::holds_alternative<Challenge>(result) || std::holds_alternative<NeedCredentials>(result))
+    return result;
   return finish(std::move(result));
+}
+
+// draft-murchison-sasl-login-00: the user name, then the password, one line each.
+Step SaslServer::on_login(std::string_view decoded) {
+  bool user = state_ == State::login_user;
+  std::string_view what = user ? "user name" : "password";
+  if (decoded.empty() || decoded.find('\0') != std::string_view::npos)
+    return failed(FailureKind::malformed, "LOGIN " + std::string(what) + " empty or with NUL");
+  if (decoded.size() > max_field_octets)
+    return failed(FailureKind::field_too_long, "LOGIN " + std::string(what) + " too long");
+  if (!user) return Done{std::move(user_), std::string(decoded)};
+  user_ = decoded;
+  state_ = State::login_password;
+  return Challenge{std::string(login_password_prompt)};
+}
+
+// RFC 5802 §5: client-first, then client-final, then (RFC 4954 §4) an empty line that
+// acknowledges the server-final challenge.
+Step SaslServer::on_scram(std::string_view decoded) {
+  if (state_ == State::scram_server_final) {
+    if (!decoded.empty()) return failed(FailureKind::malformed, "SCRAM: data after server-final");
+    return Authenticated{std::move(user_)};
+  }
+  auto next = state_ == State::scram_client_first ? scram_->client_first(decoded)
+                                                  : scram_->client_final(decoded);
+  if (auto* f = std::get_if<Failed>(&next)) return std::move(*f);
+  std::string& text = std::get<std::string>(next);
+  if (state_ == State::scram_client_first) {
+    user_ = std::move(text);
+    state_ = State::scram_need_credentials;
+    return NeedCredentials{user_};
+  }
+  state_ = State::scram_server_final;
+  return Challenge{base64_encode(text)};
+}
+
+Step SaslServer::provide(std::optional<ScramCredentials> credentials) {
+  if (state_ != State::scram_need_credentials)
+    return finish(failed(FailureKind::out_of_order, "SCRAM credentials not asked for"));
+  std::string nonce;
+  if (options_.scram_nonce) {
+    nonce = options_.scram_nonce();
+  } else if (auto random = random_octets(scram_nonce_octets)) {
+    nonce = base64_encode(*random);
+  } else {
+    return finish(failed(FailureKind::temporary, random.error().message));
+  }
+  if (!credentials) {
+    std::string_view secret = options_.scram_secret.empty()
+                                  ? process_scram_secret()
+                                  : std::string_view(options_.scram_secret);
+    credentials = fake_scram_credentials(user_, secret);
+  }
+  state_ = State::scram_client_final;
+  return Challenge{base64_encode(scram_->server_first(std::move(*credentials), nonce))};
 }
 
 // RFC 4616 §2: message = [authzid] UTF8NUL authcid UTF8NUL passwd, none containing NUL.
@@ -243,6 +319,7 @@ Step SaslServer::on_plain(std::string_view decoded) {
 Step SaslServer::finish(Step step) {
   state_ = State::finished;
   wipe(user_);
+  scram_.reset();  // holds the user's keys
   return step;
 }
 

@@ -1,7 +1,8 @@
 // Password file backend: parsing (comments, blank lines, addresses as users, file:line
 // errors), refused schemes, and verification with libxcrypt against hashes made at test time
 // with crypt_gensalt_rn + crypt_rn for $y$, $6$ and $2b$, plus fixed vectors written by
-// `doveadm pw` (Dovecot 2.3) and Python's crypt module.
+// `doveadm pw` (Dovecot 2.3) and Python's crypt module; `{SCRAM-SHA-256}` entries beside
+// crypt hashes (PLAIN against them, SCRAM credentials for them only, a whole exchange).
 #include "auth/password_file.hpp"
 
 #include <crypt.h>
@@ -11,6 +12,8 @@
 #include <fstream>
 #include <string>
 #include <unistd.h>
+
+#include "scram_client.hpp"
 
 namespace tern::auth {
 namespace {
@@ -183,6 +186,53 @@ TEST(AuthPasswordFile, LoadsFromDiskAndReportsMissingFiles) {
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("nope"), std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST(AuthPasswordFile, ServesScramCredentialsBesideCrypt) {
+  auto file = PasswordFile::parse(
+      "scram@example.org:{SCRAM-SHA-256}" + std::string(doveadm_secret) + "\n"
+      "crypt@example.org:" + make_hash("$6$", 1000, "secret") + "\n"
+      "weak@example.org:{SCRAM-SHA-256}1000," + b64("salt") + "," + b64(std::string(32, 'k')) + "," +
+          b64(std::string(32, 'k')) + "\n",
+      "test.passwd");
+  ASSERT_TRUE(file) << file.error().message;
+  PasswordFile& f = **file;
+  EXPECT_TRUE(f.supports_scram());
+  ASSERT_EQ(f.warnings().size(), 1u);
+  EXPECT_NE(f.warnings()[0].find("test.passwd:3: user weak@example.org cannot log in"), std::string::npos)
+      << f.warnings()[0];
+  // PLAIN/LOGIN against the SCRAM entry.
+  EXPECT_TRUE(*f.verify("scram@example.org", "secret"));
+  EXPECT_FALSE(*f.verify("scram@example.org", "secret2"));
+  EXPECT_FALSE(*f.verify("weak@example.org", "secret"));
+  EXPECT_TRUE(*f.verify("crypt@example.org", "secret"));
+  // SCRAM credentials only for the SCRAM user.
+  auto scram = f.scram_credentials("scram@example.org");
+  ASSERT_TRUE(scram && *scram);
+  EXPECT_EQ((*scram)->iterations, 4096u);
+  for (const char* user : {"crypt@example.org", "weak@example.org", "nobody@example.org"}) {
+    auto none = f.scram_credentials(user);
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(*none) << user;
+  }
+  // A whole exchange with the file's credentials, and the context overload of verify.
+  SaslServer server(SaslOptions{[] { return std::string("S"); }, "test secret"});
+  const std::string first = "n,,n=scram@example.org,r=cnonce";
+  Step step = server.start(Mechanism::scram_sha_256, b64(first));
+  ASSERT_TRUE(std::holds_alternative<NeedCredentials>(step));
+  auto credentials = f.scram_credentials(std::get<NeedCredentials>(step).user);
+  step = server.provide(std::move(**credentials));
+  std::string server_first = unb64(std::get<Challenge>(step).text);
+  step = server.respond(b64(client_final(first, server_first, "secret")));
+  ASSERT_TRUE(std::holds_alternative<Challenge>(step)) << std::get<Failed>(step).reason;
+  EXPECT_TRUE(std::holds_alternative<Authenticated>(server.respond("")));
+  EXPECT_TRUE(*f.verify("scram@example.org", "secret", ClientContext{"192.0.2.1", "", 0, 0, true}));
+}
+
+TEST(AuthPasswordFile, WithoutScramEntriesDoesNotOfferScram) {
+  auto file = PasswordFile::parse("a:" + make_hash("$6$", 1000, "x") + "\n", "t");
+  ASSERT_TRUE(file);
+  EXPECT_FALSE((*file)->supports_scram());
 }
 
 }  // namespace
