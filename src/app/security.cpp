@@ -1,6 +1,7 @@
 // See security.hpp.
 #include "app/security.hpp"
 
+#include "auth/dovecot.hpp"
 #include "auth/password_file.hpp"
 #include "core/log.hpp"
 #include "policy/sender_logins.hpp"
@@ -59,9 +60,14 @@ Result<std::shared_ptr<const inbound::Security>> build_security(const config::Co
         out->auth = std::shared_ptr<auth::Backend>(std::move(*file));
       else add_problem(problems, c.source + ": auth.password_file: " + file.error().message);
       break;
-    case config::AuthBackendKind::dovecot:
-      add_problem(problems, c.source + ": auth.backend = \"dovecot\" is not available yet");
+    case config::AuthBackendKind::dovecot: {
+      // Connections are opened per check (and kept idle for reuse), so a Dovecot that
+      // starts after ternd is no error here; its absence shows at the first AUTH (454).
+      auth::DovecotOptions options;
+      options.socket = c.auth.dovecot_socket;
+      out->auth = std::make_shared<auth::DovecotBackend>(std::move(options));
       break;
+    }
   }
   if (!c.auth.sender_login_map.empty()) {
     if (auto map = policy::SenderLogins::load(c.auth.sender_login_map)) out->sender_logins = *map;

@@ -71,6 +71,7 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   bool tls_available() const;
   bool auth_offered() const;
   std::string auth_mechanism_list() const;
+  bool offers(auth::Mechanism m) const;
   std::optional<Reply> submission_gate() const;
   std::optional<Reply> check_sender(const std::string& sender, std::string_view what) const;
   bool owns(const std::string& address) const;
@@ -79,7 +80,6 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   boost::asio::awaitable<bool> start_tls();
   boost::asio::awaitable<void> authenticate();
   boost::asio::awaitable<std::optional<std::string>> read_auth_line();
-  boost::asio::awaitable<Result<bool>> verify(auth::Done credentials);
   boost::asio::awaitable<void> pause(std::chrono::seconds how_long);
 
   boost::asio::awaitable<void> receive_data();

@@ -24,6 +24,25 @@ namespace tern::inbound {
 namespace asio = boost::asio;
 using smtp::Reply;
 
+namespace {
+
+// Runs `work` on the `blocking` executor and resumes the caller on `home` with its result:
+// password hashes and the Dovecot socket never hold up an I/O thread.
+template <class T, class F>
+asio::awaitable<T> run_blocking(asio::any_io_executor blocking, asio::any_io_executor home, F work) {
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      [&](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        asio::post(blocking, [h, home, work = std::move(work)]() mutable {
+          T result = work();
+          asio::post(home, [h, result = std::move(result)]() mutable { (*h)(std::move(result)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+}  // namespace
+
 bool Session::tls_available() const {
   return !tls_ && security_ && security_->tls_for(listener_.address) != nullptr;
 }
@@ -33,9 +52,16 @@ bool Session::auth_offered() const {
          (tls_ || config_->auth.allow_plaintext);
 }
 
+// SCRAM-SHA-256 only where the backend keeps SCRAM credentials (RFC 7677); the password
+// mechanisms always.
+bool Session::offers(auth::Mechanism m) const {
+  return m != auth::Mechanism::scram_sha_256 || security_->auth->supports_scram();
+}
+
 std::string Session::auth_mechanism_list() const {
   std::string list;
-  for (auto m : {auth::Mechanism::plain, auth::Mechanism::login}) {
+  for (auto m : {auth::Mechanism::plain, auth::Mechanism::login, auth::Mechanism::scram_sha_256}) {
+    if (!offers(m)) continue;
     if (!list.empty()) list += " ";
     list += auth::mechanism_name(m);
   }
@@ -178,7 +204,8 @@ Reply Session::on_auth(std::string_view arg) {
   }
   std::string_view name = arg.substr(0, arg.find(' '));
   auto mechanism = auth::parse_mechanism(name);
-  if (!mechanism) return reply(504, "5.5.4", "Unrecognized authentication type");
+  if (!mechanism || !offers(*mechanism))
+    return reply(504, "5.5.4", "Unrecognized authentication type");
   auth_mechanism_ = *mechanism;
   auth_initial_.reset();
   if (auto space = arg.find(' '); space != std::string_view::npos)
@@ -213,22 +240,6 @@ asio::awaitable<std::optional<std::string>> Session::read_auth_line() {
   }
 }
 
-// Runs backend->verify on the blocking executor and resumes on this session's thread.
-asio::awaitable<Result<bool>> Session::verify(auth::Done credentials) {
-  auto backend = security_->auth;
-  auto executor = socket_.get_executor();
-  auto blocking = services_.blocking;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<bool>)>(
-      [&](auto handler) {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        asio::post(blocking, [h, executor, backend, c = std::move(credentials)]() mutable {
-          Result<bool> r = backend->verify(c.user, c.password);
-          asio::post(executor, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
-        });
-      },
-      asio::use_awaitable);
-}
-
 asio::awaitable<void> Session::pause(std::chrono::seconds how_long) {
   asio::steady_timer timer(socket_.get_executor());
   timer.expires_after(how_long);
@@ -247,6 +258,7 @@ asio::awaitable<void> Session::authenticate() {
   auth_mechanism_.reset();
   mode_ = Mode::command;
 
+  std::string user;  // once known
   for (;;) {
     if (auto* challenge = std::get_if<auth::Challenge>(&step)) {
       out_ += "334 " + challenge->text + "\r\n";
@@ -260,20 +272,58 @@ asio::awaitable<void> Session::authenticate() {
       auth::wipe(*line);
       continue;
     }
+    if (auto* need = std::get_if<auth::NeedCredentials>(&step)) {
+      user = need->user;
+      // Named arguments, no temporaries in the co_await expression (g++ 12 mishandles them).
+      auto lookup = [backend = security_->auth, user] { return backend->scram_credentials(user); };
+      auto home = socket_.get_executor();
+      auto found = co_await run_blocking<Result<std::optional<auth::ScramCredentials>>>(
+          services_.blocking, home, std::move(lookup));
+      if (!found) {
+        log::get("smtpd").error("warning: {}: SASL {} credential lookup failed: {}", client_name_,
+                                name, found.error().message);
+        send(reply(454, "4.7.0", "Temporary authentication failure; try again later"), "AUTH");
+        co_return;
+      }
+      step = sasl.provide(std::move(*found));
+      continue;
+    }
     if (auto* failed = std::get_if<auth::Failed>(&step)) {
       auto fr = auth::reply_for(failed->kind);
       log::get("smtpd").info("{}: SASL {} exchange ended: {}", client_name_, name, failed->reason);
       not_an_error_ = failed->kind == auth::FailureKind::cancelled;
-      send(reply(fr.code, std::string(fr.enhanced), std::string(fr.text)), "AUTH");
-      co_return;
+      if (failed->kind != auth::FailureKind::bad_proof) {
+        send(reply(fr.code, std::string(fr.enhanced), std::string(fr.text)), "AUTH");
+        co_return;
+      }
     }
     break;
   }
 
-  auto* done = std::get_if<auth::Done>(&step);
-  if (!done) co_return;
-  std::string user = done->user;
-  auto verdict = co_await verify(std::move(*done));
+  // The password is checked: by the backend (PLAIN, LOGIN), or by SCRAM's proof already.
+  Result<bool> verdict = false;
+  if (auto* done = std::get_if<auth::Done>(&step)) {
+    user = done->user;
+    auth::ClientContext client;
+    client.remote_ip = client_ip_;
+    boost::system::error_code ec;
+    auto local = socket_.local_endpoint(ec);
+    if (!ec) {
+      client.local_ip = local.address().to_string();
+      client.local_port = local.port();
+    }
+    client.secured = tls_ != nullptr;
+    auto check = [backend = security_->auth, c = std::move(*done), client] {
+      return backend->verify(c.user, c.password, client);
+    };
+    auto home = socket_.get_executor();
+    verdict = co_await run_blocking<Result<bool>>(services_.blocking, home, std::move(check));
+  } else if (auto* ok = std::get_if<auth::Authenticated>(&step)) {
+    user = ok->user;
+    verdict = true;
+  } else {
+    verdict = false;  // a wrong SCRAM proof: a failed password like any other
+  }
   if (!verdict) {
     log::get("smtpd").error("warning: {}: SASL {} authentication backend failed: {}", client_name_,
                             name, verdict.error().message);

@@ -1,5 +1,6 @@
-"""A real Dovecot on loopback for the LMTP tests: its own directory under /tmp (base_dir,
-state_dir, mail, log), LMTP on a unix socket and on a high TCP port, IMAP on another, virtual
+"""A real Dovecot on loopback for the LMTP and AUTH tests: its own directory under /tmp
+(base_dir, state_dir, mail, log), LMTP on a unix socket and on a high TCP port, IMAP on
+another, an auth client socket (as Postfix's smtpd_sasl_type = dovecot uses), virtual
 users from a passwd-file, the quota plugin (a user may get a tiny quota), no TLS. It never
 touches a system Dovecot: nothing under /etc or /run is used.
 
@@ -35,6 +36,7 @@ class Dovecot:
         shutil.chown(self.mail, "nobody", "nogroup")
         self.base = self.root / "base"
         self.socket = self.base / "lmtp"
+        self.auth_socket = self.base / "auth-tern"  # what Postfix's smtpd_sasl_path names
         self.lmtp_port = free_port()
         self.imap_port = free_port()
         self.log_path = self.root / "dovecot.log"
@@ -81,6 +83,11 @@ service imap-login {{
   }}
   inet_listener imaps {{
     port = 0
+  }}
+}}
+service auth {{
+  unix_listener auth-tern {{
+    mode = 0666
   }}
 }}
 service lmtp {{

@@ -48,13 +48,14 @@ class Secure:
 
 
 def start_secure(tern_factory, certs, tmp_path, auth_extra="", relay=None, extra="",
-                 backend=None):
+                 backend=None, passwd_lines=""):
     """Starts ternd with TLS and AUTH; `auth_extra` adds lines to [auth], `backend` replaces
-    the password-file backend lines, `extra` adds whole tables."""
+    the password-file backend lines, `passwd_lines` adds entries to the password file,
+    `extra` adds whole tables."""
     chain, key = certs.leaf("mx.example.test", "localhost")
     other_chain, other_key = certs.leaf("other.example.test")
     passwd = tmp_path / "passwd"
-    passwd.write_text("".join(f"{u}:{crypt_sha512(p)}\n" for u, p in USERS.items()))
+    passwd.write_text("".join(f"{u}:{crypt_sha512(p)}\n" for u, p in USERS.items()) + passwd_lines)
     passwd.chmod(0o600)
     submission, submissions = free_port(), free_port()
     backend = backend or f'backend = "file"\npassword_file = "{passwd}"\n'
