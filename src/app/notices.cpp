@@ -1,7 +1,9 @@
 // DsnNotifier; see notices.hpp.
 #include "app/notices.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <mutex>
 
 #include "bounce/dsn.hpp"
 #include "core/log.hpp"
@@ -56,6 +58,53 @@ const char* what_was_sent(bounce::Kind kind) {
 }  // namespace
 
 void DsnNotifier::notify(std::shared_ptr<const spool::Envelope> envelope,
+                         std::vector<queue::Notice> notices,
+                         std::shared_ptr<const std::string> message, Done done) {
+  // One report per envelope sender: the members of a list with an owner- alias report to
+  // its owner (spool::Recipient::sender), the rest to the message's sender.
+  std::vector<std::pair<std::string, std::vector<queue::Notice>>> groups;
+  for (auto& n : notices) {
+    const std::string& sender = envelope->sender_of(n.recipient);
+    auto g = std::find_if(groups.begin(), groups.end(),
+                          [&](const auto& have) { return have.first == sender; });
+    if (g == groups.end()) groups.push_back({sender, {std::move(n)}});
+    else g->second.push_back(std::move(n));
+  }
+  if (groups.size() == 1 && groups.front().first == envelope->sender) {
+    report(std::move(envelope), std::move(groups.front().second), std::move(message),
+           std::move(done));
+    return;
+  }
+  // `done` once every report is queued, with the first failure if any (the scheduler then
+  // retries them all: a report may be repeated, never lost).
+  struct Pending {
+    std::mutex mutex;
+    std::size_t left;
+    Status status;
+    Done done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = groups.size();
+  pending->done = std::move(done);
+  for (auto& [sender, group] : groups) {
+    auto copy = std::make_shared<spool::Envelope>(*envelope);
+    copy->sender = sender;
+    report(std::move(copy), std::move(group), message, [pending](Status st) {
+      Done finished;
+      Status result;
+      {
+        std::lock_guard lock(pending->mutex);
+        if (!st && pending->status) pending->status = st;
+        if (--pending->left > 0) return;
+        finished = std::move(pending->done);
+        result = pending->status;
+      }
+      finished(result);
+    });
+  }
+}
+
+void DsnNotifier::report(std::shared_ptr<const spool::Envelope> envelope,
                          std::vector<queue::Notice> notices,
                          std::shared_ptr<const std::string> message, Done done) {
   std::vector<bounce::ReportEntry> entries;

@@ -1,6 +1,7 @@
 // The scheduler's Notifier as ternd plugs it in: builds the delivery status notification
 // with bounce/ and queues it like any received message (spool commit, then the scheduler),
-// from the null sender to the original sender.
+// from the null sender to the original sender (to a list's owner-NAME address for the
+// recipients that came from the list: one report per envelope sender).
 #pragma once
 
 #include "config/current.hpp"
@@ -19,6 +20,10 @@ class DsnNotifier final : public queue::Notifier {
               std::shared_ptr<const std::string> message, Done done) override;
 
  private:
+  // One report to envelope->sender about `notices`.
+  void report(std::shared_ptr<const spool::Envelope> envelope, std::vector<queue::Notice> notices,
+              std::shared_ptr<const std::string> message, Done done);
+
   const config::Current& config_;
   inbound::Ingress* ingress_ = nullptr;
 };

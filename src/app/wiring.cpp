@@ -204,7 +204,7 @@ void RoutingCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
       std::string key = envelope->id + "_" + std::to_string(i);
       // target: the mailbox of an address with an extension (alice for alice+news@...).
       const std::string& mailbox = r.target.empty() ? addr->local : r.target;
-      outcomes.push_back(maildir.deliver(envelope->sender, r.address, mailbox, r.domain,
+      outcomes.push_back(maildir.deliver(envelope->sender_of(i), r.address, mailbox, r.domain,
                                          *message, key, envelope->arrival));
     }
     done(std::move(outcomes));

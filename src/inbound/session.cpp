@@ -409,6 +409,9 @@ std::optional<Reply> Session::expand(const mail::Address& rcpt, const std::strin
     if (r.address != address || r.kind != spool::RecipientKind::address ||
         !original.orcpt.empty())
       r.orcpt = orcpt;
+    // An owner- alias's list address becomes this recipient's sender; the null sender stays
+    // null (RFC 5321 §4.5.5: nothing may answer a report, not even the list's owner).
+    if (!mail_.sender.null()) r.sender = d.sender;
     out.push_back(std::move(r));
   }
   bool all_errors = std::all_of(out.begin(), out.end(), [](const spool::Recipient& r) {

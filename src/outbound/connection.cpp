@@ -62,9 +62,8 @@ bool mandatory(TlsPolicy p) { return p == TlsPolicy::encrypt || p == TlsPolicy::
 bool needs_smtputf8(const spool::Envelope& env, const std::vector<std::size_t>& rcpts,
                     std::string_view message) {
   if (!env.smtputf8) return false;
-  if (non_ascii(env.sender)) return true;
   for (auto i : rcpts)
-    if (non_ascii(env.recipients[i].address)) return true;
+    if (non_ascii(env.sender_of(i)) || non_ascii(env.recipients[i].address)) return true;
   auto end = message.find("\r\n\r\n");
   return non_ascii(message.substr(0, end));
 }
@@ -357,7 +356,9 @@ asio::awaitable<std::vector<mail::Outcome>> Connection::send(
     co_return out;
   }
 
-  std::string mail = "MAIL FROM:<" + env.sender + ">";
+  // The scheduler gives one transaction's recipients one sender (an owner- alias's or the
+  // message's).
+  std::string mail = "MAIL FROM:<" + env.sender_of(rcpts.front()) + ">";
   if (extensions_.size) mail += " SIZE=" + std::to_string(message.size());
   if (env.body_type == "8BITMIME" && extensions_.eight_bit_mime) mail += " BODY=8BITMIME";
   if (utf8) mail += " SMTPUTF8";

@@ -118,7 +118,8 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
 
     // RFC 2033 §5: every LMTP server pipelines, so MAIL, the RCPTs and DATA go in one write.
     // No DSN parameters: this is the final delivery, Tern reports success itself.
-    std::string group = "MAIL FROM:<" + env.sender + ">";
+    // One sender per transaction: the scheduler groups recipients by it.
+    std::string group = "MAIL FROM:<" + env.sender_of(rcpts.front()) + ">";
     if (extensions_.size) group += " SIZE=" + std::to_string(message.size());
     if (env.body_type == "8BITMIME" && extensions_.eight_bit_mime) group += " BODY=8BITMIME";
     if (utf8) group += " SMTPUTF8";
