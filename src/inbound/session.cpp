@@ -317,11 +317,11 @@ Reply Session::on_rcpt(std::string_view arg) {
   r.domain = domain;
   r.notify = parsed->notify;
   if (!parsed->orcpt.empty()) r.orcpt = parsed->orcpt_type + ";" + parsed->orcpt;
-  // The mailbox domains: the recipient is expanded now (virtual aliases, aliases, address
-  // extensions, the users list), so an unknown user is refused here, not bounced later, and
-  // the envelope stored holds the final recipients.
-  if (tables_ && transport && (transport->kind == config::TransportKind::maildir ||
-                               transport->kind == config::TransportKind::lmtp)) {
+  // Every recipient is expanded now, once the relay check has passed for the address the
+  // client gave: virtual aliases apply to all (Postfix virtual_alias_maps), and for the
+  // mailbox domains aliases, address extensions and the users list, so an unknown user is
+  // refused here, not bounced later, and the envelope stored holds the final recipients.
+  if (tables_) {
     std::vector<spool::Recipient> finals;
     if (auto refused = expand(rcpt, address, domain, r, finals)) {
       log_reject(*refused, "RCPT", address);
@@ -341,7 +341,7 @@ void Session::add_recipient(spool::Recipient r) {
   recipients_.push_back(std::move(r));
 }
 
-// Expands `rcpt` (ours, in a mailbox domain) into `out`; a reply when it is refused.
+// Expands `rcpt` (ours or relayed; route/expander.hpp) into `out`; a reply when it is refused.
 std::optional<Reply> Session::expand(const mail::Address& rcpt, const std::string& address,
                                      const std::string& domain,
                                      const spool::Recipient& original,

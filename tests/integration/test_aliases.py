@@ -215,3 +215,19 @@ def test_ternctl_aliases_check_and_expand(tern_factory):
     (t.root / "aliases").write_text("sales alice\n")
     r = t.ctl("aliases", "check", check=False)
     assert r.returncode == 78 and f"{t.root / 'aliases'}:1:" in r.stderr, r.stderr
+
+
+def test_virtual_alias_applies_to_relayed_recipients(tern_factory, capture):  # noqa: F811
+    t = tern_factory(extra="[queue]\nfirst_retry = 1\n")
+    route_config(t, virtual="bob@remote.example  carol@other.example\n")
+    t.start_with_smarthost(f"[{SINK_HOST}]:{capture.port}")
+    code, lines = send_message(t.client(), ["bob@remote.example", "dave@remote.example"])
+    assert code == 250, lines
+    (m,) = capture.wait(1)
+    assert sorted(m["to"]) == ["carol@other.example", "dave@remote.example"]
+
+
+def test_virtual_alias_does_not_open_a_relay(tern_factory):
+    t = tern_factory(relay=["192.0.2.0/24"])
+    route_config(t, virtual="bob@remote.example  alice@example.test\n").start()
+    assert rcpt(t, "bob@remote.example")[0] == 554  # the relay check sees the given address
