@@ -271,7 +271,10 @@ int aliases_command(const config::Config& config, bool expand, const std::string
     std::cout << (*tables)->aliases().size() << " aliases, " << (*tables)->virtual_map().size()
               << " virtual aliases, users: "
               << ((*tables)->users() ? std::to_string((*tables)->users()->size())
-                                     : std::string("any local part"))
+                                     : std::string((*tables)->users_maildirs().empty()
+                                                       ? "any local part"
+                                                       : "none listed"))
+              << ((*tables)->users_maildirs().empty() ? "" : " and those with a Maildir")
               << "\n";
     return 0;
   }

@@ -301,7 +301,8 @@ Reply Session::on_rcpt(std::string_view arg) {
   const config::Transport* transport = rcpt.is_literal() ? nullptr : config_->transport_for(domain);
   if (transport && !transport->accepts_mail()) transport = nullptr;  // smtp: routed, not ours
   if (transport) {
-    if (transport->kind == config::TransportKind::maildir &&
+    if ((transport->kind == config::TransportKind::maildir ||
+         transport->kind == config::TransportKind::mbox) &&
         !mail::safe_mailbox_name(rcpt.local)) {
       Reply r = reply(550, "5.1.3", "<" + address + ">: mailbox name not allowed");
       log_reject(r, "RCPT", address);

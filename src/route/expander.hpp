@@ -91,8 +91,13 @@ struct ExpanderConfig {
   // The domain for bare names in virtual results (Postfix $myorigin); "" means the first
   // local domain, or the recipient's domain when there is none.
   std::string origin;
-  // Whether a local user exists (passwd, a mailbox directory); empty: everyone exists.
-  std::function<bool(std::string_view user)> user_exists;
+  // Every domain is local ([transport] "*" with a mailbox transport) but those in
+  // `other_domains` (listed with a transport of another kind).
+  bool every_domain_local = false;
+  std::vector<std::string> other_domains;
+  // Whether a local user (lower case, no extension) exists in a domain (a users list, a
+  // mailbox directory); empty: everyone exists.
+  std::function<bool(std::string_view user, std::string_view domain)> user_exists;
 };
 
 class Expander {

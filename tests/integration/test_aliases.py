@@ -231,3 +231,18 @@ def test_virtual_alias_does_not_open_a_relay(tern_factory):
     t = tern_factory(relay=["192.0.2.0/24"])
     route_config(t, virtual="bob@remote.example  alice@example.test\n").start()
     assert rcpt(t, "bob@remote.example")[0] == 554  # the relay check sees the given address
+
+
+def test_users_with_a_domain_and_users_with_a_maildir(tern_factory):
+    t = route_config(tern_factory(), users="alice\nbob@example.test\n")
+    t.config.write_text(t.config.read_text().replace(
+        'local = ["localhost", "example.test"]',
+        'local = ["localhost", "example.test"]\nusers_maildirs = true', 1))
+    (t.mail / "localhost" / "dave").mkdir(parents=True)  # a Maildir made by an admin tool
+    t.start()
+    assert rcpt(t, "alice@localhost")[0] == 250  # a bare local part: every mailbox domain
+    assert rcpt(t, "bob@example.test")[0] == 250
+    code, lines = rcpt(t, "bob@localhost")  # bob@example.test only
+    assert code == 550 and "5.1.1" in lines[-1], lines
+    assert rcpt(t, "dave+x@localhost")[0] == 250
+    assert rcpt(t, "dave@example.test")[0] == 550
