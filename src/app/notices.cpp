@@ -8,6 +8,7 @@
 #include "bounce/dsn.hpp"
 #include "core/log.hpp"
 #include "core/queue_id.hpp"
+#include "inbound/expansion.hpp"
 #include "mail/address.hpp"
 
 namespace tern::app {
@@ -143,7 +144,15 @@ void DsnNotifier::report(std::shared_ptr<const spool::Envelope> envelope,
   spool::Recipient r;
   r.address = dsn->recipient;
   r.domain = to->domain_ascii;
-  report.recipients.push_back(std::move(r));
+  // Through the routing tables as mail from outside; a recipient they refuse (an unknown
+  // user, a loop) keeps its address and fails at delivery, where it is logged.
+  auto tables = tables_.get();
+  auto expanded = tables->expander().expand(*to);
+  if (expanded)
+    report.recipients = inbound::stored_recipients(*expanded, *to, r, config->route.recipient_delimiter,
+                                                   /*null_sender=*/true);
+  else
+    report.recipients.push_back(std::move(r));
   log::get("bounce").info("{}: {}: {}", envelope->id, what_was_sent(dsn->kind), report.id);
   ingress_->accept(std::move(report), std::move(dsn->text), std::move(done));
 }

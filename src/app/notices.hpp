@@ -7,12 +7,16 @@
 #include "config/current.hpp"
 #include "inbound/ingress.hpp"
 #include "queue/notifier.hpp"
+#include "route/tables.hpp"
 
 namespace tern::app {
 
 class DsnNotifier final : public queue::Notifier {
  public:
-  DsnNotifier(const config::Current& config) : config_(config) {}
+  // Reports to a local address are expanded through `tables` (aliases, virtual maps), as
+  // mail from outside would be: a report to owner-list reaches whom owner-list names.
+  DsnNotifier(const config::Current& config, const route::CurrentTables& tables)
+      : config_(config), tables_(tables) {}
   // The way reports enter the queue; set once before the scheduler runs.
   void attach(inbound::Ingress& ingress) { ingress_ = &ingress; }
 
@@ -25,6 +29,7 @@ class DsnNotifier final : public queue::Notifier {
               std::shared_ptr<const std::string> message, Done done);
 
   const config::Current& config_;
+  const route::CurrentTables& tables_;
   inbound::Ingress* ingress_ = nullptr;
 };
 

@@ -153,7 +153,7 @@ int run(std::shared_ptr<const config::Config> config,
   }
   outbound::Client smtp_client(workers, **resolver, client_settings(*config));
   app::RoutingCourier courier(current, delivery_pool, smtp_client);
-  app::DsnNotifier notifier(current);
+  app::DsnNotifier notifier(current, current_tables);
   queue::Scheduler scheduler(queue_ioc, *spool, courier, queue_settings(*config), &notifier);
   app::SpoolIngress ingress(*spool, scheduler);
   notifier.attach(ingress);

@@ -20,6 +20,7 @@
 
 #include "core/log.hpp"
 #include "core/queue_id.hpp"
+#include "inbound/expansion.hpp"
 #include "mail/headers.hpp"
 #include "mail/mailbox.hpp"
 #include "mail/trace.hpp"
@@ -362,59 +363,12 @@ std::optional<Reply> Session::expand(const mail::Address& rcpt, const std::strin
     int code = enhanced[0] == '4' ? 451 : 550;
     return reply(code, enhanced, "<" + address + ">: Recipient address rejected: " + e.text);
   }
-  const auto& delimiters = config_->route.recipient_delimiter;
-  const auto split = route::split_extension(a.local, delimiters);
-  const char delimiter = split.delimiter ? split.delimiter
-                                         : (delimiters.empty() ? '+' : delimiters.front());
-  // RFC 3461 §4.2: the MTA may add ORCPT; the original recipient survives the rewriting.
-  std::string orcpt = original.orcpt.empty()
-                          ? std::string(a.utf8() ? "utf-8;" : "rfc822;") + address
-                          : original.orcpt;
+  out = stored_recipients(*expanded, a, original, config_->route.recipient_delimiter,
+                          mail_.sender.null());
+  // An error: alone, it is the reply to RCPT; in a list, that member bounces (as in Postfix).
   const route::Destination* first_error = nullptr;
-  for (auto& d : *expanded) {
-    spool::Recipient r;
-    r.notify = original.notify;
-    switch (d.kind) {
-      case route::Destination::Kind::mailbox: {
-        mail::Address m = d.address;
-        if (!d.extension.empty()) {
-          r.target = m.local;
-          m.local += delimiter;
-          m.local += d.extension;
-        }
-        r.address = m.text();
-        r.domain = m.domain_ascii;
-        break;
-      }
-      case route::Destination::Kind::address:
-        r.address = d.address.text();
-        r.domain = d.address.domain_ascii;
-        break;
-      case route::Destination::Kind::error:
-        // Alone, it is the reply to RCPT; in a list, that member bounces (as in Postfix).
-        if (!first_error) first_error = &d;
-        r.kind = spool::RecipientKind::error;
-        r.target = std::to_string(d.code) + " " + d.enhanced + " " + d.text;
-        r.address = address;
-        r.domain = domain;
-        break;
-      case route::Destination::Kind::file:
-      case route::Destination::Kind::pipe:
-        r.kind = d.kind == route::Destination::Kind::file ? spool::RecipientKind::file
-                                                          : spool::RecipientKind::pipe;
-        r.target = d.target;
-        r.address = address;
-        r.domain = domain;
-        break;
-    }
-    if (r.address != address || r.kind != spool::RecipientKind::address ||
-        !original.orcpt.empty())
-      r.orcpt = orcpt;
-    // An owner- alias's list address becomes this recipient's sender; the null sender stays
-    // null (RFC 5321 §4.5.5: nothing may answer a report, not even the list's owner).
-    if (!mail_.sender.null()) r.sender = d.sender;
-    out.push_back(std::move(r));
-  }
+  for (auto& d : *expanded)
+    if (d.kind == route::Destination::Kind::error && !first_error) first_error = &d;
   bool all_errors = std::all_of(out.begin(), out.end(), [](const spool::Recipient& r) {
     return r.kind == spool::RecipientKind::error;
   });

@@ -246,3 +246,26 @@ def test_users_with_a_domain_and_users_with_a_maildir(tern_factory):
     assert code == 550 and "5.1.1" in lines[-1], lines
     assert rcpt(t, "dave+x@localhost")[0] == 250
     assert rcpt(t, "dave@example.test")[0] == 550
+
+
+def test_owner_alias_is_the_sender_for_the_lists_recipients(tern_factory, capture):  # noqa: F811
+    t = tern_factory(extra="[queue]\nfirst_retry = 1\n")
+    route_config(t, aliases="list: alice, bob@remote.example, error:550 5.1.1 left the list\n"
+                            "owner-list: alice\n")
+    t.start_with_smarthost(f"[{SINK_HOST}]:{capture.port}")
+    code, lines = send_message(t.client(), ["list@example.test", "carol@remote.example"])
+    assert code == 250, lines
+    got = capture.wait(2)
+    # One transaction per sender, though both go to the same smarthost.
+    assert sorted((m["from"], tuple(m["to"])) for m in got) == [
+        ("owner-list@example.test", ("bob@remote.example",)),
+        ("sender@example.org", ("carol@remote.example",))]
+    # alice gets the message with the owner as Return-Path, and the report about the
+    # member that left: it goes to the owner (alice), not to the message's sender.
+    msgs = t.wait_messages("alice", 2)
+    post = next(m for m in msgs if b"hello" in m and b"multipart/report" not in m)
+    assert post.startswith(b"Return-Path: <owner-list@example.test>\n"), post[:200]
+    dsn = next(m for m in msgs if b"multipart/report" in m)
+    assert b"left the list" in dsn and b"To: owner-list@example.test" in dsn, dsn[:600]
+    time.sleep(0.5)
+    assert len(capture.messages) == 2  # no report went to sender@example.org
