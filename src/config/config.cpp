@@ -533,7 +533,7 @@ void load_local_delivery(const toml::table& delivery, LocalDelivery& d, Problems
 void load_route(const toml::table& t, Route& r, Problems& problems) {
   check_keys(t, "route",
              {"aliases", "virtual_alias_maps", "recipient_delimiter", "allow_include_commands",
-              "allow_include_files"},
+              "allow_include_files", "default_privs"},
              problems);
   r.alias_files = get_strings(t, "aliases", "route", problems);
   r.virtual_alias_maps = get_strings(t, "virtual_alias_maps", "route", problems);
@@ -554,6 +554,12 @@ void load_route(const toml::table& t, Route& r, Problems& problems) {
   if (auto b = get_bool(t, "allow_include_commands", "route", problems))
     r.allow_include_commands = *b;
   if (auto b = get_bool(t, "allow_include_files", "route", problems)) r.allow_include_files = *b;
+  if (auto s = get_string(t, "default_privs", "route", problems)) {
+    if (s->empty() || *s == "root" || *s == "0")
+      problems.add(*t.get("default_privs"), "route.default_privs must name a user other than root");
+    else
+      r.default_privs = *s;
+  }
 }
 
 void load_tables(const toml::table& root, Config& c, Problems& problems) {

@@ -169,6 +169,9 @@ struct Route {
   std::string recipient_delimiter = "+";        // Postfix recipient_delimiter; "" turns it off
   bool allow_include_commands = false;          // Postfix allow_mail_to_commands has no "include"
   bool allow_include_files = false;             // Postfix allow_mail_to_files has no "include"
+  // Whom alias files and commands run as when root owns the alias file (Postfix
+  // default_privs); the file's owner otherwise. Switching users needs a root ternd.
+  std::string default_privs = "nobody";
   // The users of the mailbox domains (Postfix local_recipient_maps): a file, one local part
   // or address per line. Empty: every local part is accepted (catch_all in effect).
   std::string users_file;

@@ -47,6 +47,7 @@ std::vector<spool::Recipient> stored_recipients(const std::vector<route::Destina
         r.kind = d.kind == route::Destination::Kind::file ? spool::RecipientKind::file
                                                           : spool::RecipientKind::pipe;
         r.target = d.target;
+        r.run_as = d.run_as;
         r.address = address;
         r.domain = domain;
         break;

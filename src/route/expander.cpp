@@ -122,6 +122,7 @@ class Walk {
           d.target = t.value;
           d.extension = extension;
           d.sender = list_sender;
+          d.run_as = entry->run_as;
           ok = emit(std::move(d));
           break;
         }

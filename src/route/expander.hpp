@@ -76,6 +76,8 @@ struct Destination {
   std::string text;        // error: the reply text
   // The envelope sender for this destination (owner-NAME@domain); "" keeps the message's.
   std::string sender;
+  // file, pipe: the user it runs as (AliasEntry::run_as of the alias that named it).
+  std::string run_as;
 };
 
 struct ExpandError {

@@ -107,6 +107,7 @@ Result<std::shared_ptr<const Tables>> load_tables(const config::Config& config) 
   AliasOptions options;
   options.allow_include_commands = r.allow_include_commands;
   options.allow_include_files = r.allow_include_files;
+  options.default_privs = r.default_privs;
   Aliases aliases;
   for (auto& path : r.alias_files) {
     auto a = Aliases::load(path, options);

@@ -6,11 +6,16 @@ an error: alias its own reply; an alias delivers to the other user's Maildir, +e
 base user (Delivered-To keeping the address with the extension), and a virtual alias to a
 remote address is relayed even for a client that may not relay."""
 
+import os
+import pwd
 import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import TERND, send_message
+from test_local_transports import pipe_dir, wait_file  # noqa: F401 (the fixture)
 from test_relay_out import SINK_HOST, capture  # noqa: F401 (the fixture)
 
 
@@ -155,24 +160,24 @@ def test_alias_to_a_file_appends_to_it(tern_factory):
     text = box.read_bytes()
     assert text.startswith(b"From sender@example.org "), text
     assert b"Delivered-To: archive@example.test\n" in text and b"\nhello\n" in text
+    # Created for route.default_privs (the alias file belongs to root).
+    assert box.stat().st_uid == pwd.getpwnam("nobody").pw_uid
 
 
-def test_alias_to_a_command_runs_it(tern_factory):
-    t = tern_factory()
-    out = t.root / "out"
-    script = t.root / "hook.sh"
-    script.write_text(f"#!/bin/sh\nenv > {out}.env\ncat > {out}.msg\n")
-    script.chmod(0o755)
-    route_config(t, aliases=f'bug: "|{script} -q"\n').start()
+@pytest.mark.parametrize("owner", ["root", "daemon"])
+def test_alias_to_a_command_runs_it_as_the_alias_files_owner(tern_factory, pipe_dir, owner):
+    # pipe_dir/prog.sh records its stdin, environment and uid there (test_local_transports).
+    t = route_config(tern_factory(), aliases=f'bug: "|{pipe_dir / "prog.sh"} -q"\n')
+    os.chown(t.root / "aliases", pwd.getpwnam(owner).pw_uid, -1)
+    t.start()
     code, lines = send_message(t.client(), ["bug+urgent@example.test"])
     assert code == 250, lines
-    msg_path = t.root / "out.msg"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (msg_path.exists() and b"hello" in
-                                                msg_path.read_bytes()):
-        time.sleep(0.05)
-    assert b"hello" in msg_path.read_bytes(), t.log()[-2000:]
-    env = dict(line.split("=", 1) for line in (t.root / "out.env").read_text().splitlines()
+    wait_file(pipe_dir / "uid")
+    assert b"hello" in (pipe_dir / "stdin").read_bytes(), t.log()[-2000:]
+    # A root-owned alias file runs commands as route.default_privs (nobody).
+    want = "nobody" if owner == "root" else owner
+    assert int((pipe_dir / "uid").read_text()) == pwd.getpwnam(want).pw_uid
+    env = dict(line.split("=", 1) for line in (pipe_dir / "env").read_text().splitlines()
                if "=" in line)
     assert env["SENDER"] == "sender@example.org"
     assert env["RECIPIENT"] == "bug+urgent@example.test"

@@ -75,6 +75,7 @@ TEST_F(TablesTest, Defaults) {
   EXPECT_FALSE(r.allow_include_files);
   EXPECT_TRUE(r.users_file.empty());
   EXPECT_FALSE(r.catch_all);
+  EXPECT_EQ(r.default_privs, "nobody");
   auto t = load_tables(**c);
   ASSERT_TRUE(t.ok());
   EXPECT_FALSE((*t)->users());
@@ -194,6 +195,16 @@ TEST_F(TablesTest, UsersFromMaildirDirectories) {
                                {"mallory@example.test", false}});
   fs::create_directories(root / "example.test" / "mallory");  // takes effect at once
   expect_known(t->expander(), {{"mallory@example.test", true}});
+}
+
+TEST_F(TablesTest, DefaultPrivsIsNeverRoot) {
+  auto c = config("default_privs = \"mail\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ((*c)->route.default_privs, "mail");
+  auto root = config("default_privs = \"root\"\n");
+  ASSERT_FALSE(root.ok());
+  EXPECT_NE(root.error().message.find("route.default_privs must name a user other than root"),
+            std::string::npos);
 }
 
 TEST_F(TablesTest, UsersMaildirsConflictsWithCatchAll) {
