@@ -274,3 +274,17 @@ def test_owner_alias_is_the_sender_for_the_lists_recipients(tern_factory, captur
     assert b"left the list" in dsn and b"To: owner-list@example.test" in dsn, dsn[:600]
     time.sleep(0.5)
     assert len(capture.messages) == 2  # no report went to sender@example.org
+
+
+def test_queue_shows_a_recipients_own_sender(tern_factory):
+    # The dead smarthost keeps the remote member queued.
+    t = route_config(tern_factory(), aliases="list: bob@remote.example\nowner-list: alice\n")
+    t.start()
+    code, lines = send_message(t.client(), ["list@example.test", "carol@remote.example"])
+    assert code == 250, lines
+    t.wait_log("status=deferred")
+    (entry,) = t.queue()
+    senders = {r["address"]: r.get("sender") for r in entry["recipients"]}
+    assert senders == {"bob@remote.example": "owner-list@example.test",
+                       "carol@remote.example": None}, entry
+    assert "sender: <owner-list@example.test>" in t.ctl("queue", "show", entry["queue_id"]).stdout
