@@ -128,8 +128,13 @@ mail::Outcome deliver_mbox(const config::Config& config, const spool::Envelope& 
   std::string user = r.target.empty() ? addr->local : r.target;
   for (auto& c : user)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  // A root ternd gives a new mailbox to the system user of that name, when there is one,
+  // so the user's mail reader can open it (as local(8) delivers as the user).
+  std::optional<delivery::FileOwner> owner;
+  if (::geteuid() == 0)
+    if (auto pw = lookup_user(user)) owner = delivery::FileOwner{pw->uid, pw->gid};
   delivery::Mbox mbox(config.local_delivery.mbox_directory);
-  return mbox.deliver(envelope.sender_of(index), r.address, user, message);
+  return mbox.deliver(envelope.sender_of(index), r.address, user, message, owner);
 }
 
 mail::Outcome deliver_pipe(const config::Config& config, const config::Transport& transport,

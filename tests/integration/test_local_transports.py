@@ -135,7 +135,13 @@ def test_mbox_transport_appends_with_a_from_line(tern_factory):
     assert b"Delivered-To: alice+lists@users.test\n" in text  # the user lower-cased
     assert b"\n>From here\n" in text  # mboxrd quoting
     assert stat.S_IMODE(box.stat().st_mode) == 0o600
+    assert box.stat().st_uid == 0  # no system user alice: root's (ternd runs as root here)
     assert not (spool / "alice+lists").exists()
+    # A system user's new mailbox is given to that user.
+    code, lines = send_message(t.client(), ["daemon@users.test"])
+    assert code == 250, lines
+    t.wait_log("to=<daemon@users.test>")
+    assert (spool / "daemon").stat().st_uid == pwd.getpwnam("daemon").pw_uid
 
 
 def test_star_mbox_transport_takes_every_domain_from_anyone(tern_factory):
