@@ -1,11 +1,14 @@
 // DsnNotifier; see notices.hpp.
 #include "app/notices.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <mutex>
 
 #include "bounce/dsn.hpp"
 #include "core/log.hpp"
 #include "core/queue_id.hpp"
+#include "inbound/expansion.hpp"
 #include "mail/address.hpp"
 
 namespace tern::app {
@@ -58,6 +61,53 @@ const char* what_was_sent(bounce::Kind kind) {
 void DsnNotifier::notify(std::shared_ptr<const spool::Envelope> envelope,
                          std::vector<queue::Notice> notices,
                          std::shared_ptr<const std::string> message, Done done) {
+  // One report per envelope sender: the members of a list with an owner- alias report to
+  // its owner (spool::Recipient::sender), the rest to the message's sender.
+  std::vector<std::pair<std::string, std::vector<queue::Notice>>> groups;
+  for (auto& n : notices) {
+    const std::string& sender = envelope->sender_of(n.recipient);
+    auto g = std::find_if(groups.begin(), groups.end(),
+                          [&](const auto& have) { return have.first == sender; });
+    if (g == groups.end()) groups.push_back({sender, {std::move(n)}});
+    else g->second.push_back(std::move(n));
+  }
+  if (groups.size() == 1 && groups.front().first == envelope->sender) {
+    report(std::move(envelope), std::move(groups.front().second), std::move(message),
+           std::move(done));
+    return;
+  }
+  // `done` once every report is queued, with the first failure if any (the scheduler then
+  // retries them all: a report may be repeated, never lost).
+  struct Pending {
+    std::mutex mutex;
+    std::size_t left;
+    Status status;
+    Done done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = groups.size();
+  pending->done = std::move(done);
+  for (auto& [sender, group] : groups) {
+    auto copy = std::make_shared<spool::Envelope>(*envelope);
+    copy->sender = sender;
+    report(std::move(copy), std::move(group), message, [pending](Status st) {
+      Done finished;
+      Status result;
+      {
+        std::lock_guard lock(pending->mutex);
+        if (!st && pending->status) pending->status = st;
+        if (--pending->left > 0) return;
+        finished = std::move(pending->done);
+        result = pending->status;
+      }
+      finished(result);
+    });
+  }
+}
+
+void DsnNotifier::report(std::shared_ptr<const spool::Envelope> envelope,
+                         std::vector<queue::Notice> notices,
+                         std::shared_ptr<const std::string> message, Done done) {
   std::vector<bounce::ReportEntry> entries;
   for (auto& n : notices) entries.push_back(entry_of(n));
   // The sender's NOTIFY wishes and the null sender (never a report about a report).
@@ -94,7 +144,15 @@ void DsnNotifier::notify(std::shared_ptr<const spool::Envelope> envelope,
   spool::Recipient r;
   r.address = dsn->recipient;
   r.domain = to->domain_ascii;
-  report.recipients.push_back(std::move(r));
+  // Through the routing tables as mail from outside; a recipient they refuse (an unknown
+  // user, a loop) keeps its address and fails at delivery, where it is logged.
+  auto tables = tables_.get();
+  auto expanded = tables->expander().expand(*to);
+  if (expanded)
+    report.recipients = inbound::stored_recipients(*expanded, *to, r, config->route.recipient_delimiter,
+                                                   /*null_sender=*/true);
+  else
+    report.recipients.push_back(std::move(r));
   log::get("bounce").info("{}: {}: {}", envelope->id, what_was_sent(dsn->kind), report.id);
   ingress_->accept(std::move(report), std::move(dsn->text), std::move(done));
 }

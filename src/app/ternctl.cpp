@@ -65,6 +65,7 @@ nlohmann::json to_json(const spool::Envelope& e) {
     if (!r.status.last_error.empty()) j["last_error"] = r.status.last_error;
     if (r.notify) j["notify"] = r.notify;
     if (!r.orcpt.empty()) j["orcpt"] = r.orcpt;
+    if (!r.sender.empty()) j["sender"] = r.sender;  // an owner- alias's, not the message's
     rcpts.push_back(std::move(j));
   }
   return {{"queue_id", e.id},          {"sender", e.sender},   {"arrival_time", e.arrival},
@@ -159,6 +160,7 @@ int queue_show(const config::Config& c, const std::string& id) {
       if (!r.orcpt.empty()) std::cout << " ORCPT=" << r.orcpt;
       std::cout << "\n";
     }
+    if (!r.sender.empty()) std::cout << "      sender: <" << r.sender << ">\n";
     if (!r.status.last_error.empty()) std::cout << "      last error: " << r.status.last_error << "\n";
   }
   auto body = spool->body(id);
@@ -271,7 +273,10 @@ int aliases_command(const config::Config& config, bool expand, const std::string
     std::cout << (*tables)->aliases().size() << " aliases, " << (*tables)->virtual_map().size()
               << " virtual aliases, users: "
               << ((*tables)->users() ? std::to_string((*tables)->users()->size())
-                                     : std::string("any local part"))
+                                     : std::string((*tables)->users_maildirs().empty()
+                                                       ? "any local part"
+                                                       : "none listed"))
+              << ((*tables)->users_maildirs().empty() ? "" : " and those with a Maildir")
               << "\n";
     return 0;
   }

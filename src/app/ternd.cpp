@@ -129,6 +129,12 @@ int run(std::shared_ptr<const config::Config> config,
   auto& lg = log::get("master");
   log_table_warnings(*current_tables.get());
 
+  // Signals are caught from the start: a SIGHUP or SIGTERM that comes while ternd is still
+  // starting waits for the loop below instead of killing the process (SIGHUP's default).
+  asio::io_context signal_ioc(1);
+  asio::signal_set signals(signal_ioc, SIGTERM, SIGINT);
+  signals.add(SIGHUP);
+
   unsigned n_io = config->io_threads ? config->io_threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<asio::io_context>> io;
   std::vector<asio::io_context*> workers;
@@ -169,7 +175,7 @@ int run(std::shared_ptr<const config::Config> config,
   }
   outbound::Client smtp_client(workers, **resolver, client_settings(*config));
   app::RoutingCourier courier(current, delivery_pool, smtp_client);
-  app::DsnNotifier notifier(current);
+  app::DsnNotifier notifier(current, current_tables);
   queue::Scheduler scheduler(queue_ioc, *spool, courier, queue_settings(*config), &notifier);
   app::SpoolIngress ingress(*spool, scheduler);
   notifier.attach(ingress);
@@ -203,9 +209,6 @@ int run(std::shared_ptr<const config::Config> config,
   lg.info("daemon started -- version 0.1.0, configuration {}", config->source);
 
   // SIGTERM/SIGINT: stop accepting, let sessions finish within drain_bound, then stop.
-  asio::io_context signal_ioc(1);
-  asio::signal_set signals(signal_ioc, SIGTERM, SIGINT);
-  signals.add(SIGHUP);
   bool stopping = false;
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int sig) {

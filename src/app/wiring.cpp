@@ -3,10 +3,8 @@
 
 #include <boost/asio/post.hpp>
 
-#include "delivery/mbox.hpp"
-#include "delivery/pipe.hpp"
+#include "app/local_delivery.hpp"
 #include "mail/address.hpp"
-#include "route/expander.hpp"
 
 namespace tern::app {
 namespace {
@@ -14,49 +12,12 @@ namespace {
 constexpr std::string_view local_destination = "local";
 constexpr std::string_view discard_destination = "discard";
 constexpr std::string_view error_destination = "error";
+constexpr std::string_view mbox_destination = "local:mbox";
+constexpr std::string_view pipe_destination_prefix = "pipe:";
 // Files and commands named by aliases (spool::RecipientKind).
 constexpr std::string_view file_destination = "local:file";
 constexpr std::string_view pipe_destination = "local:pipe";
 constexpr std::string_view alias_error_destination = "local:error";
-
-// Appends to a file or runs a command an alias named, as the daemon's user (server.user).
-mail::Outcome deliver_alias_target(const config::Config& config, const spool::Envelope& envelope,
-                                   const spool::Recipient& r, std::string_view message) {
-  if (r.kind == spool::RecipientKind::error) {
-    // "CODE X.Y.Z text", as the session stored it.
-    std::string dsn = r.target.size() > 4 ? r.target.substr(4, r.target.find(' ', 4) - 4) : "";
-    if (dsn.empty()) dsn = "5.0.0";
-    if (!r.target.empty() && r.target.front() == '4')
-      return mail::Outcome::deferred(dsn, "local", r.target);
-    return mail::Outcome::bounced(dsn, "local", r.target);
-  }
-  if (r.kind == spool::RecipientKind::file) {
-    if (r.target.empty() || r.target.front() != '/')
-      return mail::Outcome::bounced("5.3.5", "local", "alias file is not an absolute path");
-    delivery::Mbox mbox("/");
-    return mbox.deliver_to_file(r.target, envelope.sender, r.address, message);
-  }
-  delivery::PipeCommand command;
-  std::string_view rest = r.target;
-  while (!rest.empty()) {
-    auto start = rest.find_first_not_of(" \t");
-    if (start == std::string_view::npos) break;
-    rest = rest.substr(start);
-    auto end = rest.find_first_of(" \t");
-    command.argv.emplace_back(rest.substr(0, end));
-    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
-  }
-  if (command.argv.empty() || command.argv.front().front() != '/')
-    return mail::Outcome::bounced("5.3.5", "local",
-                                  "alias command does not start with an absolute path");
-  auto addr = mail::parse_mailbox(r.address, /*allow_utf8=*/true);
-  std::string local = addr ? addr->local : "";
-  auto split = route::split_extension(local, config.route.recipient_delimiter);
-  std::string user = split.delimiter ? split.user : local;
-  delivery::PipeEnvelope env{envelope.sender, r.address, user, local, split.extension,
-                             r.domain, ""};
-  return delivery::Pipe().deliver(command, env, message);
-}
 
 outbound::TlsPolicy tls_policy(config::TlsPolicy p) {
   switch (p) {
@@ -130,6 +91,9 @@ std::string RoutingCourier::destination(const spool::Envelope& envelope,
       case config::TransportKind::lmtp: return lmtp_hop(*t).key();
       case config::TransportKind::smtp: break;
       case config::TransportKind::error: return std::string(error_destination);
+      case config::TransportKind::mbox: return std::string(mbox_destination);
+      // A command's concurrency limit is its own, whichever domains use it.
+      case config::TransportKind::pipe: return std::string(pipe_destination_prefix) + t->target;
     }
   }
   return next_hop(*config, domain).key();
@@ -149,7 +113,7 @@ void RoutingCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
         if (r.kind == spool::RecipientKind::address)
           outcomes.push_back(mail::Outcome::deferred("4.3.5", "local", "destination changed"));
         else
-          outcomes.push_back(deliver_alias_target(*config, *envelope, r, *message));
+          outcomes.push_back(deliver_alias_target(*config, *envelope, i, *message));
       }
       done(std::move(outcomes));
     });
@@ -186,6 +150,25 @@ void RoutingCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
       done(std::move(outcomes));
       return;
     }
+    case config::TransportKind::mbox:
+    case config::TransportKind::pipe:
+      // One recipient at a time, each with its own domain's transport (a reload between
+      // destination() and now may have changed it).
+      boost::asio::post(pool_, [config, envelope, recipients = std::move(recipients), message,
+                                done = std::move(done), kind = t->kind]() mutable {
+        std::vector<mail::Outcome> outcomes;
+        for (std::size_t i : recipients) {
+          const config::Transport* rt = config->transport_for(envelope->recipients[i].domain);
+          if (!rt || rt->kind != kind)
+            outcomes.push_back(mail::Outcome::deferred("4.3.5", "local", "transport changed"));
+          else if (kind == config::TransportKind::mbox)
+            outcomes.push_back(deliver_mbox(*config, *envelope, i, *message));
+          else
+            outcomes.push_back(deliver_pipe(*config, *rt, *envelope, i, *message));
+        }
+        done(std::move(outcomes));
+      });
+      return;
     case config::TransportKind::maildir:
     case config::TransportKind::smtp:
       break;
@@ -204,7 +187,7 @@ void RoutingCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
       std::string key = envelope->id + "_" + std::to_string(i);
       // target: the mailbox of an address with an extension (alice for alice+news@...).
       const std::string& mailbox = r.target.empty() ? addr->local : r.target;
-      outcomes.push_back(maildir.deliver(envelope->sender, r.address, mailbox, r.domain,
+      outcomes.push_back(maildir.deliver(envelope->sender_of(i), r.address, mailbox, r.domain,
                                          *message, key, envelope->arrival));
     }
     done(std::move(outcomes));

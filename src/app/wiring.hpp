@@ -1,8 +1,9 @@
 // The concrete pieces ternd plugs into the seams of inbound/ and queue/: the Ingress that
 // commits to the spool and hands over to the scheduler, and the Courier that routes each
-// recipient to its transport ([transport], config.hpp): maildir, discard, LMTP (Dovecot)
-// or error for our domains, the SMTP client for the rest (to their MX hosts, a per-domain
-// smtp: next hop, or the smarthost).
+// recipient to its transport ([transport], config.hpp): maildir, mbox, pipe, discard, LMTP
+// (Dovecot) or error for our domains, the SMTP client for the rest (to their MX hosts, a
+// per-domain smtp: next hop, or the smarthost); alias files and commands go to
+// local_delivery.hpp.
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>

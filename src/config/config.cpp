@@ -14,6 +14,7 @@
 
 #include "config/reader.hpp"
 #include "config/security.hpp"
+#include "core/command_line.hpp"
 #include "core/log.hpp"
 #include "mail/address.hpp"
 
@@ -130,6 +131,30 @@ constexpr std::uint16_t smtp_default_port = 25;
 // Longest unix socket path: sockaddr_un.sun_path is 108 octets on Linux, with the NUL.
 constexpr std::size_t max_socket_path = 107;
 
+// A pipe transport's command: argv split on spaces and tabs (no quoting: no shell is
+// involved), the program an absolute path, each "${name}" one of config::pipe_macros.
+// Returns what is wrong, or "".
+std::string parse_pipe_command(std::string_view text, std::vector<std::string>& argv) {
+  argv = split_command(text);
+  if (argv.empty() || argv.front().front() != '/')
+    return "pipe needs the absolute path of a program, such as pipe:/usr/bin/procmail -d ${user}";
+  if (argv.front().find("${") != std::string::npos)
+    return "the program path of a pipe transport cannot hold a macro";
+  for (const auto& arg : argv) {
+    for (auto open = arg.find("${"); open != std::string::npos; open = arg.find("${", open + 2)) {
+      auto close = arg.find('}', open);
+      if (close == std::string::npos) return "'" + arg + "': ${ without a closing }";
+      std::string_view name = std::string_view(arg).substr(open + 2, close - open - 2);
+      if (std::find(std::begin(pipe_macros), std::end(pipe_macros), name) ==
+          std::end(pipe_macros))
+        return "unknown macro ${" + std::string(name) +
+               "} (known: sender, recipient, original_recipient, user, extension, domain, "
+               "mailbox, size, client_address, queue_id)";
+    }
+  }
+  return "";
+}
+
 // One [transport] value: "maildir", "discard", "lmtp:unix:/path", "lmtp:[host]:port",
 // "smtp:[host]:port", "smtp:domain", "error:550 5.1.1 text". Returns what is wrong, or "".
 std::string parse_transport(std::string_view text, Transport& out) {
@@ -137,10 +162,16 @@ std::string parse_transport(std::string_view text, Transport& out) {
   std::string_view kind = text.substr(0, colon);
   std::string_view target = colon == std::string_view::npos ? "" : text.substr(colon + 1);
   out.target = std::string(target);
-  if (kind == "maildir" || kind == "discard") {
+  if (kind == "maildir" || kind == "discard" || kind == "mbox") {
     if (colon != std::string_view::npos) return std::string(kind) + " takes no target";
-    out.kind = kind == "maildir" ? TransportKind::maildir : TransportKind::discard;
+    out.kind = kind == "maildir"   ? TransportKind::maildir
+               : kind == "discard" ? TransportKind::discard
+                                   : TransportKind::mbox;
     return "";
+  }
+  if (kind == "pipe") {
+    out.kind = TransportKind::pipe;
+    return parse_pipe_command(target, out.argv);
   }
   if (kind == "lmtp") {
     out.kind = TransportKind::lmtp;
@@ -190,8 +221,9 @@ std::string parse_transport(std::string_view text, Transport& out) {
     out.text = rest.empty() ? "mail for this domain is not accepted" : std::string(rest);
     return "";
   }
-  return "must be \"maildir\", \"discard\", \"lmtp:unix:/path\", \"lmtp:[host]:port\", "
-         "\"smtp:[host]:port\" or \"error:5xx text\"";
+  return "must be \"maildir\", \"mbox\", \"discard\", \"lmtp:unix:/path\", "
+         "\"lmtp:[host]:port\", \"smtp:[host]:port\", \"pipe:/path/to/program args\" or "
+         "\"error:5xx text\"";
 }
 
 void load_dns(const toml::table& t, Dns& dns, Problems& problems) {
@@ -338,12 +370,42 @@ void load_smarthost_security(const toml::table& t, Config& c, Problems& problems
   if (password) c.smarthost->password = std::move(*password);
 }
 
+// [delivery.mbox] directory and [delivery.pipe] user.
+void load_local_delivery(const toml::table& delivery, LocalDelivery& d, Problems& problems) {
+  if (const toml::node* n = delivery.get("mbox")) {
+    if (auto* m = n->as_table()) {
+      check_keys(*m, "delivery.mbox", {"directory"}, problems);
+      if (auto s = get_string(*m, "directory", "delivery.mbox", problems)) {
+        if (s->empty() || s->front() != '/')
+          problems.add(*m->get("directory"), "delivery.mbox.directory must be an absolute path");
+        else
+          d.mbox_directory = *s;
+      }
+    } else {
+      problems.add(*n, "delivery.mbox must be a table");
+    }
+  }
+  if (const toml::node* n = delivery.get("pipe")) {
+    if (auto* m = n->as_table()) {
+      check_keys(*m, "delivery.pipe", {"user"}, problems);
+      if (auto s = get_string(*m, "user", "delivery.pipe", problems)) {
+        if (s->empty() || *s == "root" || *s == "0")
+          problems.add(*m->get("user"), "delivery.pipe.user must name a user other than root");
+        else
+          d.pipe_user = *s;
+      }
+    } else {
+      problems.add(*n, "delivery.pipe must be a table");
+    }
+  }
+}
+
 // [route]: the paths of the alias and virtual tables (loaded by route::load_tables), the
 // address extension delimiters and what include files may do.
 void load_route(const toml::table& t, Route& r, Problems& problems) {
   check_keys(t, "route",
              {"aliases", "virtual_alias_maps", "recipient_delimiter", "allow_include_commands",
-              "allow_include_files"},
+              "allow_include_files", "default_privs"},
              problems);
   r.alias_files = get_strings(t, "aliases", "route", problems);
   r.virtual_alias_maps = get_strings(t, "virtual_alias_maps", "route", problems);
@@ -364,6 +426,12 @@ void load_route(const toml::table& t, Route& r, Problems& problems) {
   if (auto b = get_bool(t, "allow_include_commands", "route", problems))
     r.allow_include_commands = *b;
   if (auto b = get_bool(t, "allow_include_files", "route", problems)) r.allow_include_files = *b;
+  if (auto s = get_string(t, "default_privs", "route", problems)) {
+    if (s->empty() || *s == "root" || *s == "0")
+      problems.add(*t.get("default_privs"), "route.default_privs must name a user other than root");
+    else
+      r.default_privs = *s;
+  }
 }
 
 void load_tables(const toml::table& root, Config& c, Problems& problems) {
@@ -420,7 +488,9 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
     }
   }
   if (auto* t = table("domains")) {
-    check_keys(*t, "domains", {"local", "users", "catch_all"}, problems);
+    check_keys(*t, "domains", {"local", "users", "users_maildirs", "catch_all"}, problems);
+    if (auto b = get_bool(*t, "users_maildirs", "domains", problems))
+      c.route.users_maildirs = *b;
     if (auto s = get_string(*t, "users", "domains", problems)) {
       if (s->empty()) problems.add(*t->get("users"), "domains.users must name a file");
       else c.route.users_file = *s;
@@ -438,7 +508,8 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
     }
   }
   if (auto* t = table("delivery")) {
-    check_keys(*t, "delivery", {"maildir", "smtp"}, problems);
+    check_keys(*t, "delivery", {"maildir", "smtp", "mbox", "pipe"}, problems);
+    load_local_delivery(*t, c.local_delivery, problems);
     if (const toml::node* n = t->get("smtp")) {
       if (auto* m = n->as_table()) load_smtp_client(*m, c.smtp_client, problems);
       else problems.add(*n, "delivery.smtp must be a table");
@@ -473,7 +544,8 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
   }
   if (auto* t = table("transport")) {
     for (auto&& [key, node] : *t) {
-      auto domain = normalize_domain(key.str());
+      const bool every = key.str() == "*";
+      auto domain = every ? std::string("*") : normalize_domain(key.str());
       auto value = node.value<std::string>();
       Transport transport;
       if (domain.empty()) {
@@ -482,6 +554,8 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
         problems.add(node, "transport." + std::string(key.str()) + " must be a string");
       } else if (auto why = parse_transport(*value, transport); !why.empty()) {
         problems.add(node, "transport." + std::string(key.str()) + ": " + why);
+      } else if (every) {
+        c.default_transport = std::move(transport);
       } else {
         c.transports[domain] = std::move(transport);
       }
@@ -586,9 +660,15 @@ void check_whole(const toml::table& root, Config& c, Problems& problems) {
     problems.add(1, "at least one [[listener]] with an address is required");
   bool needs_maildir = !c.local_domains.empty();
   for (auto& [d, t] : c.transports) needs_maildir |= t.kind == TransportKind::maildir;
+  if (c.default_transport) needs_maildir |= c.default_transport->kind == TransportKind::maildir;
   if (c.route.catch_all && !c.route.users_file.empty())
     problems.add(1, "domains.catch_all = true accepts every local part, so domains.users would "
                     "do nothing: remove one of them");
+  if (c.route.catch_all && c.route.users_maildirs)
+    problems.add(1, "domains.catch_all = true accepts every local part, so "
+                    "domains.users_maildirs would do nothing: remove one of them");
+  if (c.route.users_maildirs && c.maildir_root.empty())
+    problems.add(1, "domains.users_maildirs needs delivery.maildir.root (where the Maildirs are)");
   if (needs_maildir && c.maildir_root.empty())
     problems.add(1, "delivery.maildir.root is required when domains.local is set");
 }
@@ -605,6 +685,7 @@ const Transport* Config::transport_for(std::string_view domain_ascii) const {
   if (auto it = transports.find(std::string(domain_ascii)); it != transports.end())
     return &it->second;
   if (is_local(domain_ascii)) return &maildir;
+  if (default_transport) return &*default_transport;
   return nullptr;
 }
 

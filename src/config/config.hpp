@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/network.hpp"
@@ -115,10 +116,20 @@ enum class BareLineEndings : std::uint8_t { reject, normalize };
 //   lmtp               a final delivery agent over LMTP (RFC 2033), such as Dovecot, on a
 //                      unix socket ("lmtp:unix:/path") or TCP ("lmtp:[host]:port");
 //   smtp               a fixed next hop ("smtp:[host]:port", "smtp:domain" for its MX hosts);
-//   error              nowhere: each recipient fails with the given reply ("error:550 5.1.1 text").
+//   error              nowhere: each recipient fails with the given reply ("error:550 5.1.1 text");
+//   mbox               the mbox file <delivery.mbox.directory>/<user>, as /var/mail/alice;
+//   pipe               a command run once per recipient ("pipe:/usr/bin/prog -a ${recipient}"):
+//                      argv split on white space here, ${macros} expanded per recipient at
+//                      delivery, no shell; as delivery.pipe.user when Tern runs as root.
 // All but smtp make the domain one Tern accepts mail for from anyone; smtp only routes mail
-// a client may relay anyway.
-enum class TransportKind : std::uint8_t { maildir, discard, lmtp, smtp, error };
+// a client may relay anyway. The key "*" is the transport of every domain not listed
+// (Postfix default_transport).
+enum class TransportKind : std::uint8_t { maildir, discard, lmtp, smtp, error, mbox, pipe };
+
+// The macros a pipe transport's arguments may hold, as Postfix pipe(8) names them.
+inline constexpr std::string_view pipe_macros[] = {
+    "sender", "recipient", "original_recipient", "user", "extension", "domain",
+    "mailbox", "size",     "client_address",     "queue_id"};
 
 struct Transport {
   TransportKind kind = TransportKind::maildir;
@@ -133,6 +144,8 @@ struct Transport {
   std::uint16_t code = 0;
   std::string dsn;
   std::string text;
+  // pipe: the command's argv, argv[0] an absolute path; "${name}" macros still in place.
+  std::vector<std::string> argv;
 
   // Mail for the domain ends here: recipients are accepted from any client.
   bool accepts_mail() const { return kind != TransportKind::smtp; }
@@ -184,6 +197,15 @@ struct SmtpClient {
   TlsPolicy tls = TlsPolicy::may;
 };
 
+// Local delivery agents besides Maildir ([delivery.mbox], [delivery.pipe]).
+struct LocalDelivery {
+  // Where mbox transport mailboxes live: <directory>/<user>, Debian's mail spool.
+  std::string mbox_directory = "/var/mail";
+  // The user pipe transports run as when ternd runs as root (Postfix pipe(8) requires a
+  // user= and refuses root); an unprivileged ternd runs them as itself.
+  std::string pipe_user = "nobody";
+};
+
 // Retries and queue lifetime (queue/).
 struct QueueTimes {
   // First retry after about a minute, doubling up to about an hour, ±20% jitter.
@@ -206,9 +228,15 @@ struct Route {
   std::string recipient_delimiter = "+";        // Postfix recipient_delimiter; "" turns it off
   bool allow_include_commands = false;          // Postfix allow_mail_to_commands has no "include"
   bool allow_include_files = false;             // Postfix allow_mail_to_files has no "include"
+  // Whom alias files and commands run as when root owns the alias file (Postfix
+  // default_privs); the file's owner otherwise. Switching users needs a root ternd.
+  std::string default_privs = "nobody";
   // The users of the mailbox domains (Postfix local_recipient_maps): a file, one local part
   // or address per line. Empty: every local part is accepted (catch_all in effect).
   std::string users_file;
+  // domains.users_maildirs: a local part is also a user when its Maildir
+  // <delivery.maildir.root>/<domain>/<user>/ exists (Maildirs made by an admin tool).
+  bool users_maildirs = false;
   bool catch_all = false;  // domains.catch_all: accept every local part even with users
 };
 
@@ -231,14 +259,19 @@ struct Config {
   SmtpClient smtp_client;
   QueueTimes queue;
   std::map<std::string, Transport> transports;  // domain → transport (lower-case A-label)
+  // [transport] "*": every domain neither listed there nor in domains.local (Postfix
+  // default_transport); none: such domains are routed by MX or the smarthost.
+  std::optional<Transport> default_transport;
+  LocalDelivery local_delivery;
   Route route;
   Limits limits;
   BareLineEndings bare_line_endings = BareLineEndings::reject;
   std::string log_level = "info";
 
   bool is_local(std::string_view domain_ascii) const;
-  // The transport of a domain in [transport] or domains.local (maildir), or nullptr when
-  // the domain is routed by MX (or the smarthost). See Transport::accepts_mail.
+  // The transport of a domain in [transport], domains.local (maildir) or [transport] "*",
+  // or nullptr when the domain is routed by MX (or the smarthost). See
+  // Transport::accepts_mail.
   const Transport* transport_for(std::string_view domain_ascii) const;
   // True when a client at `ip` (text form) may send to remote domains.
   bool may_relay(std::string_view ip) const;

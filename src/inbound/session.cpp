@@ -20,6 +20,7 @@
 
 #include "core/log.hpp"
 #include "core/queue_id.hpp"
+#include "inbound/expansion.hpp"
 #include "mail/headers.hpp"
 #include "mail/mailbox.hpp"
 #include "mail/trace.hpp"
@@ -240,7 +241,8 @@ Reply Session::on_rcpt(std::string_view arg) {
   const config::Transport* transport =
       verdict == policy::RelayVerdict::ours ? config_->transport_for(domain) : nullptr;
   if (transport) {
-    if (transport->kind == config::TransportKind::maildir &&
+    if ((transport->kind == config::TransportKind::maildir ||
+         transport->kind == config::TransportKind::mbox) &&
         !mail::safe_mailbox_name(rcpt.local)) {
       Reply r = reply(550, "5.1.3", "<" + address + ">: mailbox name not allowed");
       log_reject(r, "RCPT", address);
@@ -256,11 +258,11 @@ Reply Session::on_rcpt(std::string_view arg) {
   r.domain = domain;
   r.notify = parsed->notify;
   if (!parsed->orcpt.empty()) r.orcpt = parsed->orcpt_type + ";" + parsed->orcpt;
-  // The mailbox domains: the recipient is expanded now (virtual aliases, aliases, address
-  // extensions, the users list), so an unknown user is refused here, not bounced later, and
-  // the envelope stored holds the final recipients.
-  if (tables_ && transport && (transport->kind == config::TransportKind::maildir ||
-                               transport->kind == config::TransportKind::lmtp)) {
+  // Every recipient is expanded now, once the relay check has passed for the address the
+  // client gave: virtual aliases apply to all (Postfix virtual_alias_maps), and for the
+  // mailbox domains aliases, address extensions and the users list, so an unknown user is
+  // refused here, not bounced later, and the envelope stored holds the final recipients.
+  if (tables_) {
     std::vector<spool::Recipient> finals;
     if (auto refused = expand(rcpt, address, domain, r, finals)) {
       log_reject(*refused, "RCPT", address);
@@ -280,7 +282,7 @@ void Session::add_recipient(spool::Recipient r) {
   recipients_.push_back(std::move(r));
 }
 
-// Expands `rcpt` (ours, in a mailbox domain) into `out`; a reply when it is refused.
+// Expands `rcpt` (ours or relayed; route/expander.hpp) into `out`; a reply when it is refused.
 std::optional<Reply> Session::expand(const mail::Address& rcpt, const std::string& address,
                                      const std::string& domain,
                                      const spool::Recipient& original,
@@ -300,56 +302,12 @@ std::optional<Reply> Session::expand(const mail::Address& rcpt, const std::strin
     int code = enhanced[0] == '4' ? 451 : 550;
     return reply(code, enhanced, "<" + address + ">: Recipient address rejected: " + e.text);
   }
-  const auto& delimiters = config_->route.recipient_delimiter;
-  const auto split = route::split_extension(a.local, delimiters);
-  const char delimiter = split.delimiter ? split.delimiter
-                                         : (delimiters.empty() ? '+' : delimiters.front());
-  // RFC 3461 §4.2: the MTA may add ORCPT; the original recipient survives the rewriting.
-  std::string orcpt = original.orcpt.empty()
-                          ? std::string(a.utf8() ? "utf-8;" : "rfc822;") + address
-                          : original.orcpt;
+  out = stored_recipients(*expanded, a, original, config_->route.recipient_delimiter,
+                          mail_.sender.null());
+  // An error: alone, it is the reply to RCPT; in a list, that member bounces (as in Postfix).
   const route::Destination* first_error = nullptr;
-  for (auto& d : *expanded) {
-    spool::Recipient r;
-    r.notify = original.notify;
-    switch (d.kind) {
-      case route::Destination::Kind::mailbox: {
-        mail::Address m = d.address;
-        if (!d.extension.empty()) {
-          r.target = m.local;
-          m.local += delimiter;
-          m.local += d.extension;
-        }
-        r.address = m.text();
-        r.domain = m.domain_ascii;
-        break;
-      }
-      case route::Destination::Kind::address:
-        r.address = d.address.text();
-        r.domain = d.address.domain_ascii;
-        break;
-      case route::Destination::Kind::error:
-        // Alone, it is the reply to RCPT; in a list, that member bounces (as in Postfix).
-        if (!first_error) first_error = &d;
-        r.kind = spool::RecipientKind::error;
-        r.target = std::to_string(d.code) + " " + d.enhanced + " " + d.text;
-        r.address = address;
-        r.domain = domain;
-        break;
-      case route::Destination::Kind::file:
-      case route::Destination::Kind::pipe:
-        r.kind = d.kind == route::Destination::Kind::file ? spool::RecipientKind::file
-                                                          : spool::RecipientKind::pipe;
-        r.target = d.target;
-        r.address = address;
-        r.domain = domain;
-        break;
-    }
-    if (r.address != address || r.kind != spool::RecipientKind::address ||
-        !original.orcpt.empty())
-      r.orcpt = orcpt;
-    out.push_back(std::move(r));
-  }
+  for (auto& d : *expanded)
+    if (d.kind == route::Destination::Kind::error && !first_error) first_error = &d;
   bool all_errors = std::all_of(out.begin(), out.end(), [](const spool::Recipient& r) {
     return r.kind == spool::RecipientKind::error;
   });

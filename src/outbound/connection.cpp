@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include "core/log.hpp"
+#include "outbound/wire.hpp"
 #include "smtp/params.hpp"
 
 namespace tern::outbound {
@@ -18,11 +19,9 @@ using asio::ip::tcp;
 using smtp::Reply;
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using wire::use_tuple;
 // Octets of message text written under one data-block deadline.
 constexpr std::size_t data_block_size = 64 * 1024;
-// Octets read from the server at a time.
-constexpr std::size_t read_chunk = 4096;
 
 bool non_ascii(std::string_view s) {
   for (unsigned char c : s)
@@ -62,9 +61,8 @@ bool mandatory(TlsPolicy p) { return p == TlsPolicy::encrypt || p == TlsPolicy::
 bool needs_smtputf8(const spool::Envelope& env, const std::vector<std::size_t>& rcpts,
                     std::string_view message) {
   if (!env.smtputf8) return false;
-  if (non_ascii(env.sender)) return true;
   for (auto i : rcpts)
-    if (non_ascii(env.recipients[i].address)) return true;
+    if (non_ascii(env.sender_of(i)) || non_ascii(env.recipients[i].address)) return true;
   auto end = message.find("\r\n\r\n");
   return non_ascii(message.substr(0, end));
 }
@@ -87,23 +85,7 @@ Connection::~Connection() = default;
 std::string Connection::host() const { return endpoint_.name + "[" + endpoint_.ip + "]"; }
 
 std::string Connection::lost(std::string_view during) const {
-  return std::string(timed_out_ ? "conversation with " : "lost connection with ") +
-         endpoint_.name + "[" + endpoint_.ip + "]" + (timed_out_ ? " timed out" : "") +
-         " while " + std::string(during);
-}
-
-asio::awaitable<void> Connection::watchdog() {
-  auto self = shared_from_this();
-  while (socket_.is_open()) {
-    co_await deadline_.async_wait(use_tuple);
-    if (!socket_.is_open()) break;
-    if (deadline_.expiry() <= asio::steady_timer::clock_type::now()) {
-      timed_out_ = true;
-      usable_ = false;
-      boost::system::error_code ignored;
-      socket_.close(ignored);
-    }
-  }
+  return wire::lost(timed_out_, host(), during);
 }
 
 // RFC 5321 §4.5.3.2.5: the data-block timeout is per write, not for the whole message,
@@ -119,30 +101,24 @@ asio::awaitable<bool> Connection::write_text(std::string_view text) {
 
 asio::awaitable<bool> Connection::write(std::string_view data, std::chrono::seconds timeout) {
   deadline_.expires_after(timeout);
-  auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, asio::buffer(data), use_tuple)
-                      : co_await asio::async_write(socket_, asio::buffer(data), use_tuple);
-  if (ec) usable_ = false;
-  co_return !ec;
+  bool ok = false;
+  if (tls_)
+    ok = co_await wire::write(*tls_, data);
+  else
+    ok = co_await wire::write(socket_, data);
+  if (!ok) usable_ = false;
+  co_return ok;
 }
 
 asio::awaitable<std::optional<Reply>> Connection::read_reply(std::chrono::seconds timeout) {
   deadline_.expires_after(timeout);
-  char buf[read_chunk];
-  for (;;) {
-    std::size_t used = 0;
-    bool malformed = false;
-    if (auto r = smtp::take_reply(in_, used, malformed)) {
-      in_.erase(0, used);
-      co_return r;
-    }
-    if (malformed) break;
-    auto [ec, n] = tls_ ? co_await tls_->async_read_some(asio::buffer(buf), use_tuple)
-                        : co_await socket_.async_read_some(asio::buffer(buf), use_tuple);
-    if (ec) break;
-    in_.append(buf, n);
-  }
-  usable_ = false;
-  co_return std::nullopt;
+  std::optional<Reply> reply;
+  if (tls_)
+    reply = co_await wire::read_reply(*tls_, in_);
+  else
+    reply = co_await wire::read_reply(socket_, in_);
+  if (!reply) usable_ = false;
+  co_return reply;
 }
 
 asio::awaitable<std::optional<OpenError>> Connection::hello(const std::string& helo_name) {
@@ -282,7 +258,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>, OpenError>> Connection::open
   boost::system::error_code ec;
   auto address = asio::ip::make_address(c->endpoint_.ip, ec);
   if (ec) co_return fail(c->give_up({"bad address " + c->endpoint_.ip}));
-  asio::co_spawn(ex, c->watchdog(), asio::detached);
+  asio::co_spawn(ex, wire::watchdog(c, c->socket_, c->deadline_, c->timed_out_), asio::detached);
   c->deadline_.expires_after(timeouts.connect);
   auto [cec] = co_await c->socket_.async_connect(tcp::endpoint(address, c->endpoint_.port),
                                                   use_tuple);
@@ -357,7 +333,9 @@ asio::awaitable<std::vector<mail::Outcome>> Connection::send(
     co_return out;
   }
 
-  std::string mail = "MAIL FROM:<" + env.sender + ">";
+  // The scheduler gives one transaction's recipients one sender (an owner- alias's or the
+  // message's).
+  std::string mail = "MAIL FROM:<" + env.sender_of(rcpts.front()) + ">";
   if (extensions_.size) mail += " SIZE=" + std::to_string(message.size());
   if (env.body_type == "8BITMIME" && extensions_.eight_bit_mime) mail += " BODY=8BITMIME";
   if (utf8) mail += " SMTPUTF8";

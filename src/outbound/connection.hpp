@@ -106,7 +106,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close_now();
 
   // Whether another transaction may use this connection.
-  bool reusable() const { return usable_; }
+  // (Not after a deadline passed: the watchdog closed the socket then.)
+  bool reusable() const { return usable_ && !timed_out_; }
   const smtp::ServerExtensions& extensions() const { return extensions_; }
   const Endpoint& endpoint() const { return endpoint_; }
   boost::asio::any_io_executor executor() { return socket_.get_executor(); }
@@ -122,7 +123,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<bool> write(std::string_view data, std::chrono::seconds timeout);
   boost::asio::awaitable<bool> write_text(std::string_view text);
   boost::asio::awaitable<std::optional<smtp::Reply>> read_reply(std::chrono::seconds timeout);
-  boost::asio::awaitable<void> watchdog();
   // EHLO (HELO when refused); sets extensions_ and auth_ afresh.
   boost::asio::awaitable<std::optional<OpenError>> hello(const std::string& helo_name);
   // STARTTLS as the policy says; nothing when the session may go on (in TLS or not).

@@ -14,15 +14,14 @@
 #include <optional>
 
 #include "core/log.hpp"
+#include "outbound/wire.hpp"
 
 namespace tern::outbound {
 namespace asio = boost::asio;
 using smtp::Reply;
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-// Octets read from the server at a time.
-constexpr std::size_t read_chunk = 4096;
+using wire::use_tuple;
 // QUIT is a courtesy once the outcomes are known: it gets a short bound.
 constexpr std::chrono::seconds quit_timeout{10};
 // Addresses of a named LMTP host tried per attempt: it is one server, perhaps dual-stack.
@@ -55,7 +54,9 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
     boost::system::error_code ec;
     socket_.open(endpoint.protocol(), ec);
     if (ec) co_return failure("4.4.1", "cannot open a socket for " + relay_ + ": " + ec.message());
-    asio::co_spawn(socket_.get_executor(), watchdog(), asio::detached);
+    asio::co_spawn(socket_.get_executor(),
+                   wire::watchdog(this->shared_from_this(), socket_, deadline_, timed_out_),
+                   asio::detached);
     deadline_.expires_after(timeouts_.connect);
     auto [cec] = co_await socket_.async_connect(endpoint, use_tuple);
     if (cec) {
@@ -118,7 +119,8 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
 
     // RFC 2033 §5: every LMTP server pipelines, so MAIL, the RCPTs and DATA go in one write.
     // No DSN parameters: this is the final delivery, Tern reports success itself.
-    std::string group = "MAIL FROM:<" + env.sender + ">";
+    // One sender per transaction: the scheduler groups recipients by it.
+    std::string group = "MAIL FROM:<" + env.sender_of(rcpts.front()) + ">";
     if (extensions_.size) group += " SIZE=" + std::to_string(message.size());
     if (env.body_type == "8BITMIME" && extensions_.eight_bit_mime) group += " BODY=8BITMIME";
     if (utf8) group += " SMTPUTF8";
@@ -194,46 +196,19 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
     return o;
   }
 
-  asio::awaitable<void> watchdog() {
-    auto self = this->shared_from_this();
-    while (socket_.is_open()) {
-      co_await deadline_.async_wait(use_tuple);
-      if (!socket_.is_open()) break;
-      if (deadline_.expiry() <= asio::steady_timer::clock_type::now()) {
-        timed_out_ = true;
-        boost::system::error_code ignored;
-        socket_.close(ignored);
-      }
-    }
-  }
-
   asio::awaitable<bool> write(std::string_view data, std::chrono::seconds timeout) {
     deadline_.expires_after(timeout);
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data), use_tuple);
-    co_return !ec;
+    bool ok = co_await wire::write(socket_, data);
+    co_return ok;
   }
 
   asio::awaitable<std::optional<Reply>> read_reply(std::chrono::seconds timeout) {
     deadline_.expires_after(timeout);
-    char buf[read_chunk];
-    for (;;) {
-      std::size_t used = 0;
-      bool malformed = false;
-      if (auto r = smtp::take_reply(in_, used, malformed)) {
-        in_.erase(0, used);
-        co_return r;
-      }
-      if (malformed) co_return std::nullopt;
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), use_tuple);
-      if (ec) co_return std::nullopt;
-      in_.append(buf, n);
-    }
+    std::optional<Reply> reply = co_await wire::read_reply(socket_, in_);
+    co_return reply;
   }
 
-  std::string lost(std::string_view during) const {
-    return std::string(timed_out_ ? "conversation with " : "lost connection with ") + host_ +
-           (timed_out_ ? " timed out" : "") + " while " + std::string(during);
-  }
+  std::string lost(std::string_view during) const { return wire::lost(timed_out_, host_, during); }
 
   asio::awaitable<void> quit() {
     if (socket_.is_open()) {

@@ -223,11 +223,16 @@ void Scheduler::start(std::shared_ptr<Entry> e) {
   e->started = now_seconds();
   // The couriers get a snapshot; outcomes are applied here, on the strand.
   e->snapshot = std::make_shared<const spool::Envelope>(env);
-  // One job per destination (next-hop queue), each under that destination's limit.
+  // One job per destination (next-hop queue) and envelope sender, each under that
+  // destination's limit: recipients with different senders (owner- aliases) never share a
+  // transaction, since MAIL FROM names one sender for all of them.
   std::vector<Job> jobs;
   for (std::size_t i : due) {
     std::string dest = courier_.destination(env, i);
-    auto job = std::find_if(jobs.begin(), jobs.end(), [&](const Job& j) { return j.destination == dest; });
+    const std::string& sender = env.sender_of(i);
+    auto job = std::find_if(jobs.begin(), jobs.end(), [&](const Job& j) {
+      return j.destination == dest && env.sender_of(j.recipients.front()) == sender;
+    });
     if (job == jobs.end()) jobs.push_back(Job{e, {i}, std::move(dest)});
     else job->recipients.push_back(i);
   }

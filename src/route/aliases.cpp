@@ -3,12 +3,18 @@
 // max_include_depth deep and never form a cycle.
 #include "route/aliases.hpp"
 
+#include <pwd.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 
 #include "route/table_text.hpp"
 
 namespace tern::route {
 namespace {
+
+// getpwuid_r's buffer: 16 KiB holds any passwd entry seen in practice.
+constexpr std::size_t passwd_buffer = 16 * 1024;
 
 using detail::is_space;
 using detail::lower_ascii;
@@ -275,7 +281,21 @@ Result<Aliases> Aliases::parse(std::string_view text, std::string_view name,
 Result<Aliases> Aliases::load(const std::string& path, const AliasOptions& options) {
   auto text = detail::read_table_file(path);
   if (!text) return fail(text.error());
-  return parse(*text, path, options);
+  auto table = parse(*text, path, options);
+  if (!table) return table;
+  // Postfix local(8): commands and files run as the alias file's owner, or default_privs
+  // when root owns it (root never runs them).
+  std::string run_as = options.default_privs;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && st.st_uid != 0) {
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buffer(passwd_buffer);
+    if (::getpwuid_r(st.st_uid, &pw, buffer.data(), buffer.size(), &found) == 0 && found)
+      run_as = pw.pw_name;  // an owner without a passwd entry: default_privs
+  }
+  for (auto& [key, entry] : table->entries_) entry.run_as = run_as;
+  return table;
 }
 
 void Aliases::merge(Aliases&& later) {

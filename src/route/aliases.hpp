@@ -48,6 +48,10 @@ struct AliasOptions {
   bool allow_includes = true;             // false: ":include:" is a syntax error (fuzzing)
   bool allow_include_commands = false;    // Postfix allow_mail_to_commands lacks "include"
   bool allow_include_files = false;       // Postfix allow_mail_to_files lacks "include"
+  // Whom the files and commands of a table run as when its file belongs to root (Postfix
+  // default_privs); a table file owned by another user runs them as that user, as
+  // Postfix's local(8) does. Applied by load(), not parse().
+  std::string default_privs = "nobody";
 };
 
 // One item of a right-hand side, after :include: files are read in.
@@ -64,6 +68,9 @@ struct AliasTarget {
 struct AliasEntry {
   std::vector<AliasTarget> targets;  // may be empty only through an empty include file
   std::string where;                 // "file:line", for logs
+  // The user its files and commands run as (see AliasOptions::default_privs); "" from
+  // parse(): the daemon's own user.
+  std::string run_as;
 };
 
 class Aliases {

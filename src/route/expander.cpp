@@ -122,6 +122,7 @@ class Walk {
           d.target = t.value;
           d.extension = extension;
           d.sender = list_sender;
+          d.run_as = entry->run_as;
           ok = emit(std::move(d));
           break;
         }
@@ -149,7 +150,7 @@ class Walk {
  private:
   bool mailbox(const mail::Address& a, const std::string& user, std::string extension,
                const std::string& sender, std::size_t depth) {
-    if (config_.user_exists && !config_.user_exists(user)) {
+    if (config_.user_exists && !config_.user_exists(user, a.domain_ascii)) {
       std::string text = user + "@" + a.domain_ascii + ": no such user here";
       if (depth == 0) return failed(ExpandError::Kind::unknown, "5.1.1", text);
       Destination d;
@@ -284,6 +285,9 @@ Expander::Expander(const Aliases* aliases, const VirtualMap* virtual_map,
     : aliases_(aliases), virtual_(virtual_map), config_(std::move(config)) {}
 
 bool Expander::is_local(std::string_view domain_ascii) const {
+  if (config_.every_domain_local)
+    return std::find(config_.other_domains.begin(), config_.other_domains.end(),
+                     domain_ascii) == config_.other_domains.end();
   return std::find(config_.local_domains.begin(), config_.local_domains.end(), domain_ascii) !=
          config_.local_domains.end();
 }

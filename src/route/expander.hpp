@@ -76,6 +76,8 @@ struct Destination {
   std::string text;        // error: the reply text
   // The envelope sender for this destination (owner-NAME@domain); "" keeps the message's.
   std::string sender;
+  // file, pipe: the user it runs as (AliasEntry::run_as of the alias that named it).
+  std::string run_as;
 };
 
 struct ExpandError {
@@ -91,8 +93,13 @@ struct ExpanderConfig {
   // The domain for bare names in virtual results (Postfix $myorigin); "" means the first
   // local domain, or the recipient's domain when there is none.
   std::string origin;
-  // Whether a local user exists (passwd, a mailbox directory); empty: everyone exists.
-  std::function<bool(std::string_view user)> user_exists;
+  // Every domain is local ([transport] "*" with a mailbox transport) but those in
+  // `other_domains` (listed with a transport of another kind).
+  bool every_domain_local = false;
+  std::vector<std::string> other_domains;
+  // Whether a local user (lower case, no extension) exists in a domain (a users list, a
+  // mailbox directory); empty: everyone exists.
+  std::function<bool(std::string_view user, std::string_view domain)> user_exists;
 };
 
 class Expander {

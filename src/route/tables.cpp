@@ -2,30 +2,50 @@
 #include "route/tables.hpp"
 
 #include <algorithm>
+#include <filesystem>
 
+#include "mail/mailbox.hpp"
 #include "route/table_text.hpp"
 
 namespace tern::route {
 
 Tables::Tables(Aliases aliases, VirtualMap virtual_map,
-               std::optional<std::set<std::string>> users, ExpanderConfig config)
+               std::optional<std::set<std::string>> users, ExpanderConfig config,
+               std::string maildir_root)
     : aliases_(std::move(aliases)),
       virtual_(std::move(virtual_map)),
       users_(std::move(users)),
+      maildir_root_(std::move(maildir_root)),
       expander_(&aliases_, &virtual_, [&] {
-        if (users_) {
-          const auto* set = &*users_;
-          config.user_exists = [set](std::string_view user) {
-            return set->count(detail::lower_ascii(user)) > 0;
+        if (users_ || !maildir_root_.empty())
+          config.user_exists = [this](std::string_view user, std::string_view domain) {
+            return user_exists(user, domain);
           };
-        }
         return std::move(config);
       }()) {}
+
+bool Tables::user_exists(std::string_view user, std::string_view domain) const {
+  const std::string name = detail::lower_ascii(user);
+  if (users_ && (users_->count(name) || users_->count(name + "@" + std::string(domain))))
+    return true;
+  if (maildir_root_.empty() || !mail::safe_mailbox_name(name) ||
+      !mail::safe_mailbox_name(domain))
+    return false;
+  // The layout of delivery/maildir: ROOT/DOMAIN/USER with the local part lower-cased.
+  std::error_code ec;
+  return std::filesystem::is_directory(
+      std::filesystem::path(maildir_root_) / std::string(domain) / name, ec);
+}
 
 std::vector<std::string> Tables::warnings() const {
   auto out = aliases_.warnings();
   out.insert(out.end(), virtual_.warnings().begin(), virtual_.warnings().end());
   return out;
+}
+
+bool is_mailbox(const config::Transport& t) {
+  return t.kind == config::TransportKind::maildir || t.kind == config::TransportKind::lmtp ||
+         t.kind == config::TransportKind::mbox;
 }
 
 std::vector<std::string> mailbox_domains(const config::Config& config) {
@@ -35,11 +55,10 @@ std::vector<std::string> mailbox_domains(const config::Config& config) {
   };
   for (auto& d : config.local_domains) {
     auto* t = config.transport_for(d);
-    if (t && (t->kind == config::TransportKind::maildir || t->kind == config::TransportKind::lmtp))
-      add(d);
+    if (t && is_mailbox(*t)) add(d);
   }
   for (auto& [d, t] : config.transports)
-    if (t.kind == config::TransportKind::maildir || t.kind == config::TransportKind::lmtp) add(d);
+    if (is_mailbox(t)) add(d);
   return out;
 }
 
@@ -71,7 +90,8 @@ Result<std::set<std::string>> load_users(const std::string& path) {
                   "' is not a local part or an address";
       continue;
     }
-    users.insert(detail::lower_ascii(local));
+    // "user@domain": that domain's user only; a bare local part: every mailbox domain's.
+    users.insert(detail::lower_ascii(l.find('@') == std::string_view::npos ? local : l));
   }
   if (!problems.empty()) return fail(problems);
   return users;
@@ -87,6 +107,7 @@ Result<std::shared_ptr<const Tables>> load_tables(const config::Config& config) 
   AliasOptions options;
   options.allow_include_commands = r.allow_include_commands;
   options.allow_include_files = r.allow_include_files;
+  options.default_privs = r.default_privs;
   Aliases aliases;
   for (auto& path : r.alias_files) {
     auto a = Aliases::load(path, options);
@@ -108,9 +129,13 @@ Result<std::shared_ptr<const Tables>> load_tables(const config::Config& config) 
   if (!problems.empty()) return fail(problems);
   ExpanderConfig ec;
   ec.local_domains = mailbox_domains(config);
+  ec.every_domain_local = config.default_transport && is_mailbox(*config.default_transport);
+  for (auto& [d, t] : config.transports)
+    if (!is_mailbox(t)) ec.other_domains.push_back(d);
   ec.delimiters = r.recipient_delimiter;
   return std::shared_ptr<const Tables>(std::make_shared<Tables>(
-      std::move(aliases), std::move(virtual_map), std::move(users), std::move(ec)));
+      std::move(aliases), std::move(virtual_map), std::move(users), std::move(ec),
+      r.users_maildirs && !r.catch_all ? config.maildir_root : std::string()));
 }
 
 }  // namespace tern::route

@@ -2,6 +2,7 @@
 // delivery state. Plain data; its stored form is in record.cpp and docs/spool-format.md.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,6 +41,14 @@ struct Recipient {
   // file: the absolute path; pipe: the command line (split into argv on whitespace).
   // For file and pipe, `address` is the recipient whose alias named them.
   std::string target;
+  // The envelope sender for this recipient when it is not the message's: owner-NAME@domain
+  // for the members of a list NAME that has an owner- alias (route/expander.hpp). Empty:
+  // the message's sender. Recipients with different senders never share a transaction,
+  // and their reports go to this sender.
+  std::string sender;
+  // file and pipe: the user the append or command runs as (the alias file's owner, or
+  // route.default_privs); empty: the daemon's own user.
+  std::string run_as;
   RecipientStatus status;
 };
 
@@ -56,6 +65,12 @@ struct Envelope {
   std::string envid;            // RFC 3461 ENVID, decoded
   bool held = false;            // on hold: not delivered until released
   std::vector<Recipient> recipients;
+
+  // The envelope sender of recipients[index] (see Recipient::sender).
+  const std::string& sender_of(std::size_t index) const {
+    const auto& s = recipients[index].sender;
+    return s.empty() ? sender : s;
+  }
 
   bool finished() const {
     for (auto& r : recipients)

@@ -29,6 +29,8 @@ std::string encode(const Envelope& e) {
     if (r.notify) j["notify"] = r.notify;
     if (!r.orcpt.empty()) j["orcpt"] = r.orcpt;
     if (!r.target.empty()) j["target"] = r.target;
+    if (!r.sender.empty()) j["from"] = r.sender;
+    if (!r.run_as.empty()) j["user"] = r.run_as;
     if (r.kind == RecipientKind::file) j["kind"] = "file";
     if (r.kind == RecipientKind::pipe) j["kind"] = "pipe";
     if (r.kind == RecipientKind::error) j["kind"] = "error";
@@ -74,6 +76,8 @@ Result<Envelope> decode(std::string_view text) {
       rc.notify = r.value("notify", std::uint8_t{0});
       rc.orcpt = r.value("orcpt", "");
       rc.target = r.value("target", "");
+      rc.sender = r.value("from", "");
+      rc.run_as = r.value("user", "");
       auto kind = r.value("kind", "");
       rc.kind = kind == "file"   ? RecipientKind::file
                 : kind == "pipe" ? RecipientKind::pipe

@@ -92,11 +92,19 @@ networks = {relay!r}
         self.config.write_text(text)
         return self.start()
 
-    def start(self):
+    def start(self, timeout=15.0):
+        """Starts ternd and returns once it has recovered its queue and accepts mail (its
+        "daemon started" line), so a test's first look at the log or the queue is not a race."""
         self.log_file = open(self.log_path, "ab")
+        offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen([str(TERND), "--config", str(self.config)],
                                      stdout=self.log_file, stderr=subprocess.STDOUT)
-        wait_port(self.host, self.port)
+        wait_port(self.host, self.port, timeout)
+        deadline = time.monotonic() + timeout
+        while "daemon started" not in self.log_path.read_text(errors="replace")[offset:]:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"ternd did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.02)
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=15):

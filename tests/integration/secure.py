@@ -77,5 +77,4 @@ key = "{other_key}"
 {auth_extra}
 {extra}"""
     t = tern_factory(relay=relay if relay is not None else [], extra=text).start()
-    t.wait_log("daemon started")  # signals are handled from here on (SIGHUP tests)
     return Secure(t, submission, submissions, chain, key)

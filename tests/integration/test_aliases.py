@@ -6,11 +6,16 @@ an error: alias its own reply; an alias delivers to the other user's Maildir, +e
 base user (Delivered-To keeping the address with the extension), and a virtual alias to a
 remote address is relayed even for a client that may not relay."""
 
+import os
+import pwd
 import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import TERND, send_message
+from test_local_transports import pipe_dir, wait_file  # noqa: F401 (the fixture)
 from test_relay_out import SINK_HOST, capture  # noqa: F401 (the fixture)
 
 
@@ -155,24 +160,24 @@ def test_alias_to_a_file_appends_to_it(tern_factory):
     text = box.read_bytes()
     assert text.startswith(b"From sender@example.org "), text
     assert b"Delivered-To: archive@example.test\n" in text and b"\nhello\n" in text
+    # Created for route.default_privs (the alias file belongs to root).
+    assert box.stat().st_uid == pwd.getpwnam("nobody").pw_uid
 
 
-def test_alias_to_a_command_runs_it(tern_factory):
-    t = tern_factory()
-    out = t.root / "out"
-    script = t.root / "hook.sh"
-    script.write_text(f"#!/bin/sh\nenv > {out}.env\ncat > {out}.msg\n")
-    script.chmod(0o755)
-    route_config(t, aliases=f'bug: "|{script} -q"\n').start()
+@pytest.mark.parametrize("owner", ["root", "daemon"])
+def test_alias_to_a_command_runs_it_as_the_alias_files_owner(tern_factory, pipe_dir, owner):
+    # pipe_dir/prog.sh records its stdin, environment and uid there (test_local_transports).
+    t = route_config(tern_factory(), aliases=f'bug: "|{pipe_dir / "prog.sh"} -q"\n')
+    os.chown(t.root / "aliases", pwd.getpwnam(owner).pw_uid, -1)
+    t.start()
     code, lines = send_message(t.client(), ["bug+urgent@example.test"])
     assert code == 250, lines
-    msg_path = t.root / "out.msg"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (msg_path.exists() and b"hello" in
-                                                msg_path.read_bytes()):
-        time.sleep(0.05)
-    assert b"hello" in msg_path.read_bytes(), t.log()[-2000:]
-    env = dict(line.split("=", 1) for line in (t.root / "out.env").read_text().splitlines()
+    wait_file(pipe_dir / "uid")
+    assert b"hello" in (pipe_dir / "stdin").read_bytes(), t.log()[-2000:]
+    # A root-owned alias file runs commands as route.default_privs (nobody).
+    want = "nobody" if owner == "root" else owner
+    assert int((pipe_dir / "uid").read_text()) == pwd.getpwnam(want).pw_uid
+    env = dict(line.split("=", 1) for line in (pipe_dir / "env").read_text().splitlines()
                if "=" in line)
     assert env["SENDER"] == "sender@example.org"
     assert env["RECIPIENT"] == "bug+urgent@example.test"
@@ -215,3 +220,71 @@ def test_ternctl_aliases_check_and_expand(tern_factory):
     (t.root / "aliases").write_text("sales alice\n")
     r = t.ctl("aliases", "check", check=False)
     assert r.returncode == 78 and f"{t.root / 'aliases'}:1:" in r.stderr, r.stderr
+
+
+def test_virtual_alias_applies_to_relayed_recipients(tern_factory, capture):  # noqa: F811
+    t = tern_factory(extra="[queue]\nfirst_retry = 1\n")
+    route_config(t, virtual="bob@remote.example  carol@other.example\n")
+    t.start_with_smarthost(f"[{SINK_HOST}]:{capture.port}")
+    code, lines = send_message(t.client(), ["bob@remote.example", "dave@remote.example"])
+    assert code == 250, lines
+    (m,) = capture.wait(1)
+    assert sorted(m["to"]) == ["carol@other.example", "dave@remote.example"]
+
+
+def test_virtual_alias_does_not_open_a_relay(tern_factory):
+    t = tern_factory(relay=["192.0.2.0/24"])
+    route_config(t, virtual="bob@remote.example  alice@example.test\n").start()
+    assert rcpt(t, "bob@remote.example")[0] == 554  # the relay check sees the given address
+
+
+def test_users_with_a_domain_and_users_with_a_maildir(tern_factory):
+    t = route_config(tern_factory(), users="alice\nbob@example.test\n")
+    t.config.write_text(t.config.read_text().replace(
+        'local = ["localhost", "example.test"]',
+        'local = ["localhost", "example.test"]\nusers_maildirs = true', 1))
+    (t.mail / "localhost" / "dave").mkdir(parents=True)  # a Maildir made by an admin tool
+    t.start()
+    assert rcpt(t, "alice@localhost")[0] == 250  # a bare local part: every mailbox domain
+    assert rcpt(t, "bob@example.test")[0] == 250
+    code, lines = rcpt(t, "bob@localhost")  # bob@example.test only
+    assert code == 550 and "5.1.1" in lines[-1], lines
+    assert rcpt(t, "dave+x@localhost")[0] == 250
+    assert rcpt(t, "dave@example.test")[0] == 550
+
+
+def test_owner_alias_is_the_sender_for_the_lists_recipients(tern_factory, capture):  # noqa: F811
+    t = tern_factory(extra="[queue]\nfirst_retry = 1\n")
+    route_config(t, aliases="list: alice, bob@remote.example, error:550 5.1.1 left the list\n"
+                            "owner-list: alice\n")
+    t.start_with_smarthost(f"[{SINK_HOST}]:{capture.port}")
+    code, lines = send_message(t.client(), ["list@example.test", "carol@remote.example"])
+    assert code == 250, lines
+    got = capture.wait(2)
+    # One transaction per sender, though both go to the same smarthost.
+    assert sorted((m["from"], tuple(m["to"])) for m in got) == [
+        ("owner-list@example.test", ("bob@remote.example",)),
+        ("sender@example.org", ("carol@remote.example",))]
+    # alice gets the message with the owner as Return-Path, and the report about the
+    # member that left: it goes to the owner (alice), not to the message's sender.
+    msgs = t.wait_messages("alice", 2)
+    post = next(m for m in msgs if b"hello" in m and b"multipart/report" not in m)
+    assert post.startswith(b"Return-Path: <owner-list@example.test>\n"), post[:200]
+    dsn = next(m for m in msgs if b"multipart/report" in m)
+    assert b"left the list" in dsn and b"To: owner-list@example.test" in dsn, dsn[:600]
+    time.sleep(0.5)
+    assert len(capture.messages) == 2  # no report went to sender@example.org
+
+
+def test_queue_shows_a_recipients_own_sender(tern_factory):
+    # The dead smarthost keeps the remote member queued.
+    t = route_config(tern_factory(), aliases="list: bob@remote.example\nowner-list: alice\n")
+    t.start()
+    code, lines = send_message(t.client(), ["list@example.test", "carol@remote.example"])
+    assert code == 250, lines
+    t.wait_log("status=deferred")
+    (entry,) = t.queue()
+    senders = {r["address"]: r.get("sender") for r in entry["recipients"]}
+    assert senders == {"bob@remote.example": "owner-list@example.test",
+                       "carol@remote.example": None}, entry
+    assert "sender: <owner-list@example.test>" in t.ctl("queue", "show", entry["queue_id"]).stdout

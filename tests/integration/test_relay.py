@@ -25,7 +25,7 @@ def test_relay_denied_outside_relay_networks(tern_factory):
     assert b"\tfor <alice@example.test>;" in msg
     assert t.queue() == []
     log = t.log()
-    assert ("NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 554 5.7.1 <x@remote.example>: relay "
+    assert ("NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 554 5.7.1 <x@remote.example>: Relay "
             "access denied; from=<s@example.org> to=<x@remote.example> proto=ESMTP "
             "helo=<client.example>") in log
 

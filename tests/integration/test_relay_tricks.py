@@ -31,7 +31,6 @@ TRICKS = [
 @pytest.fixture
 def outsider(tern_factory):
     t = tern_factory(relay=[]).start()
-    t.wait_log("daemon started")
     return t
 
 

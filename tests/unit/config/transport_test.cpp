@@ -1,6 +1,7 @@
-// [transport] values: maildir, discard, lmtp:unix:/path, lmtp:[host]:port, smtp:[host]:port,
-// smtp:domain, error:CODE [X.Y.Z] TEXT; what each parses to, which domains count as ours,
-// and the values that are errors.
+// [transport] values: maildir, discard, mbox, lmtp:unix:/path, lmtp:[host]:port,
+// smtp:[host]:port, smtp:domain, pipe:/program args, error:CODE [X.Y.Z] TEXT; what each
+// parses to, which domains count as ours, the "*" default transport, [delivery.mbox] and
+// [delivery.pipe], and the values that are errors.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -13,18 +14,23 @@
 namespace tern::config {
 namespace {
 
-Result<std::shared_ptr<const Config>> load_transport(const std::string& value) {
+// A configuration whose last lines (from line 9 on) are `tail`.
+Result<std::shared_ptr<const Config>> load_text(const std::string& tail) {
   static int n = 0;
   auto path = std::filesystem::temp_directory_path() /
               ("tern-transport-" + std::to_string(::getpid()) + "-" + std::to_string(n++) +
                ".toml");
   std::ofstream(path) << "[server]\nhostname = \"mx.example.test\"\n[spool]\npath = \"s\"\n"
                          "[[listener]]\naddress = \"127.0.0.1:2525\"\n"
-                         "[delivery.maildir]\nroot = \"m\"\n[transport]\n\"x.test\" = \""
-                      << value << "\"\n";
+                         "[delivery.maildir]\nroot = \"m\"\n"
+                      << tail;
   auto c = load(path.string());
   std::filesystem::remove(path);
   return c;
+}
+
+Result<std::shared_ptr<const Config>> load_transport(const std::string& value) {
+  return load_text("[transport]\n\"x.test\" = \"" + value + "\"\n");
 }
 
 const Transport& transport(const std::string& value) {
@@ -39,6 +45,46 @@ TEST(Transport, LocalKinds) {
   EXPECT_EQ(transport("maildir").kind, TransportKind::maildir);
   EXPECT_EQ(transport("discard").kind, TransportKind::discard);
   EXPECT_TRUE(transport("discard").accepts_mail());
+  EXPECT_EQ(transport("mbox").kind, TransportKind::mbox);
+  EXPECT_TRUE(transport("mbox").accepts_mail());
+}
+
+TEST(Transport, PipeArgvIsSplitWithMacrosKept) {
+  const auto& t = transport("pipe:/usr/bin/prog  -f ${sender}\t--to=${user}+${extension}");
+  EXPECT_EQ(t.kind, TransportKind::pipe);
+  EXPECT_TRUE(t.accepts_mail());
+  EXPECT_EQ(t.argv, (std::vector<std::string>{"/usr/bin/prog", "-f", "${sender}",
+                                              "--to=${user}+${extension}"}));
+}
+
+TEST(Transport, StarIsTheDefaultForUnlistedDomains) {
+  auto c = load_text("[domains]\nlocal = [\"example.test\"]\n[transport]\n\"*\" = \"mbox\"\n"
+                     "\"y.test\" = \"smtp:[relay.example]\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ((*c)->transport_for("anything.example")->kind, TransportKind::mbox);
+  EXPECT_EQ((*c)->transport_for("example.test")->kind, TransportKind::maildir);
+  EXPECT_EQ((*c)->transport_for("y.test")->kind, TransportKind::smtp);
+  auto none = load_text("");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ((*none)->transport_for("anything.example"), nullptr);  // MX or smarthost
+}
+
+TEST(Transport, MboxAndPipeSettings) {
+  auto d = load_text("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ((*d)->local_delivery.mbox_directory, "/var/mail");
+  EXPECT_EQ((*d)->local_delivery.pipe_user, "nobody");
+  auto c = load_text("[delivery.mbox]\ndirectory = \"/srv/mail\"\n[delivery.pipe]\nuser = \"mail\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ((*c)->local_delivery.mbox_directory, "/srv/mail");
+  EXPECT_EQ((*c)->local_delivery.pipe_user, "mail");
+  for (const char* bad : {"[delivery.mbox]\ndirectory = \"relative\"\n",
+                          "[delivery.pipe]\nuser = \"root\"\n",
+                          "[delivery.pipe]\nuser = \"\"\n", "[delivery.pipe]\nhome = \"/\"\n"}) {
+    auto b = load_text(bad);
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_NE(b.error().message.find(":10:"), std::string::npos) << b.error().message;
+  }
 }
 
 TEST(Transport, LmtpUnixSocket) {
@@ -97,7 +143,8 @@ TEST(Transport, BadValuesAreErrorsWithTheLine) {
   for (const char* v :
        {"", "lmtp", "lmtp:", "lmtp:unix:", "lmtp:unix:relative", "lmtp:[127.0.0.1]:0",
         "lmtp:[127.0.0.1]:65536", "smtp:", "error:", "error:250 ok", "error:5", "error:5500",
-        "maildir:x", "discard:", "pipe:/bin/cat", "LMTP:unix:/x"}) {
+        "maildir:x", "discard:", "mbox:/var/mail", "pipe:", "pipe:bin/cat",
+        "pipe:${user}", "pipe:/bin/x ${nope}", "pipe:/bin/x ${user", "LMTP:unix:/x"}) {
     auto c = load_transport(v);
     ASSERT_FALSE(c.ok()) << v;
     EXPECT_NE(c.error().message.find(":10: transport.x.test"), std::string::npos)

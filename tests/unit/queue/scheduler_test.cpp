@@ -5,8 +5,10 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <algorithm>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -25,17 +27,23 @@ class ScriptedCourier : public Courier {
   int calls = 0;
   std::promise<void>* on_call = nullptr;
   int notify_after = 0;
+  // Each delivery's recipients with their envelope senders: "sender>index,index".
+  std::vector<std::string> batches;
 
   std::string destination(const spool::Envelope& e, std::size_t i) const override {
     return e.recipients[i].domain;
   }
 
-  void deliver(std::shared_ptr<const spool::Envelope>, std::vector<std::size_t> recipients,
+  void deliver(std::shared_ptr<const spool::Envelope> e, std::vector<std::size_t> recipients,
                std::shared_ptr<const std::string> message, Done done) override {
     std::vector<mail::Outcome> out;
     {
       std::lock_guard lock(mutex);
       ++calls;
+      std::string batch;
+      for (auto i : recipients)
+        batch += (batch.empty() ? e->sender_of(i) + ">" : ",") + std::to_string(i);
+      batches.push_back(batch);
       for (std::size_t i = 0; i < recipients.size(); ++i) {
         auto kind = script.empty() ? mail::Outcome::Kind::sent : script.front();
         if (!script.empty()) script.pop_front();
@@ -71,7 +79,8 @@ struct SchedulerTest : ::testing::Test {
     thread.join();
   }
 
-  spool::Envelope message(int recipients) {
+  spool::Envelope message(int recipients,
+                          const std::function<void(spool::Envelope&)>& edit = {}) {
     spool::Envelope e;
     e.id = make_queue_id();
     e.sender = "a@example.org";
@@ -83,6 +92,7 @@ struct SchedulerTest : ::testing::Test {
       r.domain = "example.test";
       e.recipients.push_back(r);
     }
+    if (edit) edit(e);
     std::promise<void> p;
     spool->commit(e, std::make_shared<const std::string>("x"), [&](Status) { p.set_value(); });
     p.get_future().wait();
@@ -132,6 +142,23 @@ TEST_F(SchedulerTest, DeferredRecipientIsRetriedAlone) {
   // The retry delivers u1 alone, and the message is gone.
   EXPECT_TRUE(wait_for(e.id, [](const Found& f) { return !f; }, 6));
   EXPECT_EQ(courier.calls, 2);
+}
+
+// Recipients of one destination with different envelope senders (an owner- alias) go in
+// separate deliveries, each with one sender; the same sender stays together.
+TEST_F(SchedulerTest, RecipientsAreGroupedBySender) {
+  Scheduler s(ioc, *spool, courier, Settings{});
+  ASSERT_TRUE(s.recover().ok());
+  auto e = message(4, [](spool::Envelope& env) {
+    env.recipients[1].sender = "owner-list@example.test";
+    env.recipients[3].sender = "owner-list@example.test";
+  });
+  s.submit(e, std::make_shared<const std::string>("x"));
+  ASSERT_TRUE(wait_for(e.id, [](const Found& f) { return !f; }));
+  std::lock_guard lock(courier.mutex);
+  std::sort(courier.batches.begin(), courier.batches.end());
+  EXPECT_EQ(courier.batches,
+            (std::vector<std::string>{"a@example.org>0,2", "owner-list@example.test>1,3"}));
 }
 
 TEST_F(SchedulerTest, RecoveredMessagesAreDelivered) {

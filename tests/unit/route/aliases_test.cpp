@@ -172,6 +172,22 @@ TEST_F(AliasesInclude, LoadsFileWithIncludes) {
   EXPECT_TRUE(a->find("staff")->targets[1].from_include);
 }
 
+// Files and commands run as the alias file's owner, or default_privs when root owns it
+// (or the owner has no passwd entry). Needs root to give the file away.
+TEST_F(AliasesInclude, RunAsIsTheFilesOwnerOrDefaultPrivs) {
+  std::string path = write("aliases", "bug: \"|/bin/true\"\n");
+  AliasOptions options;
+  options.default_privs = "nobody";
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown the file";
+  ASSERT_EQ(::chown(path.c_str(), 0, 0), 0);
+  EXPECT_EQ(Aliases::load(path, options)->find("bug")->run_as, "nobody");
+  ASSERT_EQ(::chown(path.c_str(), 1, 1), 0);  // Debian: daemon
+  EXPECT_EQ(Aliases::load(path, options)->find("bug")->run_as, "daemon");
+  ASSERT_EQ(::chown(path.c_str(), 54321, 0), 0);  // no such user
+  EXPECT_EQ(Aliases::load(path, options)->find("bug")->run_as, "nobody");
+  EXPECT_EQ(Aliases::parse("bug: \"|/bin/true\"\n", "t")->find("bug")->run_as, "");
+}
+
 TEST_F(AliasesInclude, CommandsAndFilesRefusedUnlessAllowed) {
   std::string inc = write("inc", "\"|/bin/evil\", /tmp/file, ann\n");
   std::string text = "list: :INCLUDE: " + inc + ", |/bin/ok, /var/ok\n";

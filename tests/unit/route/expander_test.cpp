@@ -291,7 +291,7 @@ TEST(RouteExpand, Virtual) {
 
 TEST(RouteExpand, UnknownUsers) {
   ExpanderConfig config;
-  config.user_exists = [](std::string_view u) { return u == "bob" || u == "root"; };
+  config.user_exists = [](std::string_view u, std::string_view) { return u == "bob" || u == "root"; };
   check({
       {"known", "", "", "bob+x@x.test", {"mbox:bob@x.test+x"}},
       {"unknown recipient", "", "", "carl@x.test",

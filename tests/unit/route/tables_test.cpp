@@ -31,16 +31,35 @@ class TablesTest : public ::testing::Test {
   }
 
   Result<std::shared_ptr<const config::Config>> config(const std::string& route,
-                                                       const std::string& domains = "") {
+                                                       const std::string& domains = "",
+                                                       const std::string& maildir_root = "m") {
     auto path = write("tern.toml",
                       "[server]\nhostname = \"mx.example.test\"\n[spool]\npath = \"s\"\n"
                       "[[listener]]\naddress = \"127.0.0.1:2525\"\n"
-                      "[delivery.maildir]\nroot = \"m\"\n"
+                      "[delivery.maildir]\nroot = \"" + maildir_root + "\"\n"
                       "[domains]\nlocal = [\"example.test\"]\n" + domains + "[route]\n" + route);
     return config::load(path);
   }
 
+  // The tables of a configuration with `domains` lines and other.test as a second Maildir
+  // domain; null (and a failure) when it does not load.
+  std::shared_ptr<const Tables> two_domain_tables(const std::string& domains,
+                                                  const std::string& maildir_root = "m") {
+    auto c = config("", domains + "[transport]\n\"other.test\" = \"maildir\"\n", maildir_root);
+    EXPECT_TRUE(c.ok()) << c.error().message;
+    if (!c) return nullptr;
+    auto t = load_tables(**c);
+    EXPECT_TRUE(t.ok()) << t.error().message;
+    return t ? *t : nullptr;
+  }
+
   mail::Address addr(std::string_view s) { return *mail::parse_mailbox(s, true); }
+
+  // Table-driven: whether each address expands (a user or an alias) or is unknown.
+  void expect_known(const Expander& e, std::vector<std::pair<std::string_view, bool>> cases) {
+    for (auto [address, known] : cases)
+      EXPECT_EQ(e.expand(addr(address)).ok(), known) << address;
+  }
 
   fs::path dir_;
 };
@@ -56,6 +75,7 @@ TEST_F(TablesTest, Defaults) {
   EXPECT_FALSE(r.allow_include_files);
   EXPECT_TRUE(r.users_file.empty());
   EXPECT_FALSE(r.catch_all);
+  EXPECT_EQ(r.default_privs, "nobody");
   auto t = load_tables(**c);
   ASSERT_TRUE(t.ok());
   EXPECT_FALSE((*t)->users());
@@ -134,7 +154,7 @@ TEST_F(TablesTest, UsersFileRestrictsMailboxDomains) {
   auto t = load_tables(**c);
   ASSERT_TRUE(t.ok()) << t.error().message;
   ASSERT_TRUE((*t)->users());
-  EXPECT_EQ(*(*t)->users(), (std::set<std::string>{"alice", "bob"}));
+  EXPECT_EQ(*(*t)->users(), (std::set<std::string>{"alice", "bob@example.test"}));
   const auto& e = (*t)->expander();
   EXPECT_TRUE(e.expand(addr("ALICE@example.test")).ok());
   EXPECT_TRUE(e.expand(addr("bob+x@example.test")).ok());
@@ -143,6 +163,54 @@ TEST_F(TablesTest, UsersFileRestrictsMailboxDomains) {
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().kind, ExpandError::Kind::unknown);
   EXPECT_TRUE(e.expand(addr("mallory@remote.example")).ok());  // not ours: not checked
+}
+
+// "user@domain" is a user of that domain only; a bare local part of every mailbox domain.
+TEST_F(TablesTest, UsersWithADomainMatchOnlyThatDomain) {
+  auto users = write("users", "alice\nbob@example.test\nCarol@Other.Test\n");
+  auto t = two_domain_tables("users = \"" + users + "\"\n");
+  ASSERT_TRUE(t);
+  expect_known(t->expander(), {{"alice@example.test", true},
+                               {"alice@other.test", true},
+                               {"bob@example.test", true},
+                               {"bob@other.test", false},
+                               {"carol+x@other.test", true},
+                               {"carol@example.test", false}});
+}
+
+// domains.users_maildirs: a user is one whose Maildir directory exists, checked at each
+// expansion; with a users file as well, either makes a user.
+TEST_F(TablesTest, UsersFromMaildirDirectories) {
+  const auto root = dir_ / "maildirs";
+  fs::create_directories(root / "example.test" / "alice");
+  fs::create_directories(root / "other.test" / "bob");
+  auto users = write("users", "zed\n");
+  auto t = two_domain_tables("users = \"" + users + "\"\nusers_maildirs = true\n", root.string());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->users_maildirs(), root.string());
+  expect_known(t->expander(), {{"Alice+tag@example.test", true},
+                               {"alice@other.test", false},
+                               {"bob@other.test", true},
+                               {"zed@other.test", true},
+                               {"mallory@example.test", false}});
+  fs::create_directories(root / "example.test" / "mallory");  // takes effect at once
+  expect_known(t->expander(), {{"mallory@example.test", true}});
+}
+
+TEST_F(TablesTest, DefaultPrivsIsNeverRoot) {
+  auto c = config("default_privs = \"mail\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ((*c)->route.default_privs, "mail");
+  auto root = config("default_privs = \"root\"\n");
+  ASSERT_FALSE(root.ok());
+  EXPECT_NE(root.error().message.find("route.default_privs must name a user other than root"),
+            std::string::npos);
+}
+
+TEST_F(TablesTest, UsersMaildirsConflictsWithCatchAll) {
+  auto c = config("", "users_maildirs = true\ncatch_all = true\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("domains.users_maildirs"), std::string::npos);
 }
 
 TEST_F(TablesTest, UsersFileErrors) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/queue_id.hpp"
+#include "spool/record.hpp"
 #include "spool/spool.hpp"
 
 namespace tern::spool {
@@ -93,6 +94,28 @@ TEST(Spool, CommitListReopenRemove) {
   ASSERT_TRUE((*s)->remove(e.id).ok());
   EXPECT_TRUE((*s)->list()->empty());
   EXPECT_FALSE((*s)->body(e.id)->has_value());
+}
+
+// A recipient's own sender (an owner- alias) is stored as "from" on the recipient; a record
+// without it (written before the field existed) reads as the message's sender.
+TEST(Record, RecipientSenderRoundTripsAndDefaultsToTheMessages) {
+  Envelope e = sample();
+  e.recipients[1].sender = "owner-list@example.test";
+  auto text = record::encode(e);
+  EXPECT_NE(text.find("\"from\":\"owner-list@example.test\""), std::string::npos) << text;
+  auto back = record::decode(text);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->recipients[0].sender, "");
+  EXPECT_EQ(back->sender_of(0), "a@example.org");
+  EXPECT_EQ(back->recipients[1].sender, "owner-list@example.test");
+  EXPECT_EQ(back->sender_of(1), "owner-list@example.test");
+
+  auto old = record::decode(
+      R"({"v":1,"id":"1K0Y5EMBA6E00SQ6","from":"s@example.org","arrival":1,"size":2,)"
+      R"("rcpt":[{"addr":"b@example.org","domain":"example.org"}]})");
+  ASSERT_TRUE(old.ok()) << old.error().message;
+  EXPECT_EQ(old->recipients[0].sender, "");
+  EXPECT_EQ(old->sender_of(0), "s@example.org");
 }
 
 TEST(Spool, ConcurrentCommitsShareSyncs) {
