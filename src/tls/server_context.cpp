@@ -65,6 +65,10 @@ bool name_matches(std::string_view pattern, std::string_view name) {
   return dot != std::string_view::npos && dot > 0 && name.substr(dot) == pattern.substr(1);
 }
 
+// A passphrase callback that has none: without it OpenSSL asks for an encrypted key's
+// passphrase on the terminal, and `ternd --check` or a reload would wait there.
+int no_passphrase(char*, int, int, void*) { return -1; }
+
 Status configure(SSL_CTX* ctx, const ServerSettings& s) {
   int version = s.min_version == "TLSv1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
   if (SSL_CTX_set_min_proto_version(ctx, version) != 1)
@@ -96,7 +100,7 @@ Status load_pair(SSL_CTX* ctx, const CertificateSource& c) {
                 openssl_error());
   // Parsed apart from its use, so "not a key" and "not this certificate's key" differ.
   std::FILE* f = std::fopen(c.key.c_str(), "r");
-  EVP_PKEY* key = f ? PEM_read_PrivateKey(f, nullptr, nullptr, nullptr) : nullptr;
+  EVP_PKEY* key = f ? PEM_read_PrivateKey(f, nullptr, no_passphrase, nullptr) : nullptr;
   if (f) std::fclose(f);
   if (!key)
     return fail(where + "private key " + c.key + " is not a PEM private key (or is encrypted): " +

@@ -2,22 +2,13 @@
 // reported as file:line, CIDR matching for relay.networks.
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-
 #include "config/config.hpp"
+#include "temp_config.hpp"
 
 namespace tern::config {
 namespace {
 
-std::string write_temp(const std::string& text) {
-  static int n = 0;
-  auto path = std::filesystem::temp_directory_path() /
-              ("tern-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".toml");
-  std::ofstream(path) << text;
-  return path.string();
-}
+using testing::write_temp;
 
 const char* example = R"(
 [server]
