@@ -122,6 +122,10 @@ void check_security(const Config& c, Problems& problems) {
                            "STARTTLS: give it a certificate and key, or add [[tls.certificate]]");
     if (l.auth && !c.auth.enabled())
       problems.add(l.line, "listener " + l.address + " offers AUTH: set [auth] backend");
+    if (l.auth && l.kind == ListenerKind::smtp && !has_certificate && !c.auth.allow_plaintext)
+      problems.add(l.line, "listener " + l.address + " has auth = true but no certificate, so "
+                           "it could never offer AUTH (only inside TLS): add a certificate, or "
+                           "set auth.allow_plaintext");
   }
 }
 

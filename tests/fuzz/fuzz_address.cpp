@@ -1,5 +1,5 @@
-// libFuzzer target: arbitrary octets through parse_path, parse_mailbox and
-// domain_to_ascii. Checks the parser's promises: `consumed` ends at a '>', length limits
+// libFuzzer target: arbitrary octets through parse_path, parse_mailbox, domain_to_ascii
+// and header_addresses. Checks the parser's promises: `consumed` ends at a '>', length limits
 // hold, UTF-8 appears only when allowed, the routing domain is lower-case ASCII, and text()
 // parses back to the same address. Input: a first octet of options, then the path text.
 #include <cstddef>
@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "mail/address.hpp"
+#include "mail/headers.hpp"
 
 namespace {
 
@@ -58,6 +59,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (in.size() > max_path - 2 || a->domain.empty()) std::abort();
     check_address(*a, options.allow_utf8);
   }
+  // The From: header reader (mail/headers.hpp) sees the same kind of text.
+  for (const auto& spec : header_addresses(in))
+    if (spec.empty() || spec.size() > in.size()) std::abort();
   std::string ascii = domain_to_ascii(in);
   if (ascii.size() > max_domain) std::abort();
   (void)valid_utf8(in);

@@ -165,6 +165,10 @@ def test_check_reports_unreadable_certificates(tern_factory, certs, tmp_path):
         assert r.returncode == 1, r.stdout
         line = t.config.read_text().splitlines().index("[[tls.certificate]]") + 1
         assert f"{t.config}:{line}: {expected}" in r.stderr, r.stderr
+    # The same problem stops ternd at start, before it listens.
+    r = subprocess.run([str(TERND), "--config", str(t.config)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 1 and "is not a PEM certificate" in r.stderr, r.stderr
     # A submissions listener without any certificate is refused by --check as well.
     t = tern_factory(extra='[[listener]]\naddress = "127.0.0.1:4650"\nkind = "submissions"\n'
                            '[auth]\nbackend = "file"\npassword_file = "/dev/null"\n')

@@ -138,8 +138,10 @@ TEST(SecurityConfig, ValidCombinations) {
       submission + tls + file_auth,
       submission + file_auth + "allow_plaintext = true\n",
       "[[listener]]\naddress = \"127.0.0.1:465\"\nkind = \"submissions\"\n" + tls + file_auth,
-      // An smtp listener offering AUTH needs only the backend.
-      "[[listener]]\naddress = \"127.0.0.1:2525\"\nauth = true\n" + file_auth,
+      // An smtp listener offering AUTH needs the backend, and TLS or plaintext AUTH allowed.
+      "[[listener]]\naddress = \"127.0.0.1:2525\"\nauth = true\n" + tls + file_auth,
+      "[[listener]]\naddress = \"127.0.0.1:2525\"\nauth = true\n" + file_auth +
+          "allow_plaintext = true\n",
       "[[listener]]\naddress = \"127.0.0.1:2525\"\nauth = false\n",
       "[[listener]]\naddress = \"127.0.0.1:2525\"\ncertificate = \"s.pem\"\nkey = \"s.key\"\n",
   };
@@ -243,7 +245,12 @@ TEST(SecurityConfig, ProblemsNameTheLine) {
       {submission + tls + "[auth]\nbackend = \"none\"\n",
        {"7: listener 127.0.0.1:587 offers AUTH: set [auth] backend"}},
       {"[[listener]]\naddress = \"127.0.0.1:2525\"\nauth = true\n",
-       {"7: listener 127.0.0.1:2525 offers AUTH: set [auth] backend"}},
+       {"7: listener 127.0.0.1:2525 offers AUTH: set [auth] backend",
+        "7: listener 127.0.0.1:2525 has auth = true but no certificate, so it could never "
+        "offer AUTH (only inside TLS): add a certificate, or set auth.allow_plaintext"}},
+      {"[[listener]]\naddress = \"127.0.0.1:2525\"\nauth = true\n" + file_auth,
+       {"7: listener 127.0.0.1:2525 has auth = true but no certificate, so it could never "
+        "offer AUTH (only inside TLS): add a certificate, or set auth.allow_plaintext"}},
       {"[[listener]]\naddress = \"[::1]:465\"\nkind = \"submissions\"\n",
        {"7: listener [::1]:465 (submissions) speaks TLS from the start: give it a certificate "
         "and key, or add [[tls.certificate]]",
