@@ -44,4 +44,12 @@ spdlog::logger& get(std::string_view component) {
   return *it->second;
 }
 
+std::string printable(std::string_view text, std::size_t max) {
+  std::string out;
+  out.reserve(std::min(text.size(), max) + 3);
+  for (unsigned char c : text.substr(0, max)) out += (c < 0x20 || c == 0x7f) ? '?' : char(c);
+  if (text.size() > max) out += "...";
+  return out;
+}
+
 }  // namespace tern::log

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <string>
 #include <string_view>
 
 namespace tern::log {
@@ -14,5 +15,10 @@ void setup(std::string_view level);
 
 // The logger of a component: "smtpd", "cleanup", "qmgr", "local", "discard", "spool".
 spdlog::logger& get(std::string_view component);
+
+// Text a client chose (a SASL user name, a HELO name), made safe for one log line: control
+// octets (CR and LF above all, which would forge whole lines for fail2ban to act on) and
+// DEL become '?', and past `max` octets it is cut and ends in "...". UTF-8 passes.
+std::string printable(std::string_view text, std::size_t max = 200);
 
 }  // namespace tern::log

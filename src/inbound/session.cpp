@@ -547,7 +547,7 @@ asio::awaitable<Reply> Session::commit() {
     log::get("smtpd").info("{}: client={}", id, client_name_);
   else
     log::get("smtpd").info("{}: client={}, sasl_method={}, sasl_username={}", id, client_name_,
-                           auth_method_, auth_user_);
+                           auth_method_, log::printable(auth_user_));
   if (auto mid = mail::find_header(message, "Message-ID"))
     log::get("cleanup").info("{}: message-id={}", id, mid->substr(0, 200));
 

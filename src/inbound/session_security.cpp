@@ -109,7 +109,7 @@ std::optional<Reply> Session::check_sender(const std::string& sender, std::strin
   if (auth_user_.empty() || !config_->auth.check_sender || sender.empty()) return std::nullopt;
   if (owns(sender)) return std::nullopt;
   Reply r = reply(553, "5.7.1", "<" + sender + ">: " + std::string(what) +
-                                    " rejected: not owned by user " + auth_user_);
+                                    " rejected: not owned by user " + log::printable(auth_user_));
   log::get("smtpd").info("NOQUEUE: reject: MAIL from {}: {}; from=<{}> proto={} helo=<{}>",
                          client_name_, r.log_text(), sender, protocol(), helo_);
   return r;
@@ -124,7 +124,8 @@ std::optional<Reply> Session::check_from_header(const std::string& message) cons
   for (const auto& address : mail::header_addresses(*from)) {
     if (owns(address)) continue;
     // RFC 5321 §4.2.5 lists 550 (not 553) among the replies to the end of DATA.
-    return reply(550, "5.7.1", "From: address <" + address + "> not owned by user " + auth_user_);
+    return reply(550, "5.7.1", "From: address <" + address + "> not owned by user " +
+                                   log::printable(auth_user_));
   }
   return std::nullopt;
 }
@@ -334,7 +335,7 @@ asio::awaitable<void> Session::authenticate() {
     auth_user_ = user;
     auth_method_ = name;
     log::get("smtpd").info("{}: SASL {} authentication succeeded, sasl_username={}", client_name_,
-                           name, user);
+                           name, log::printable(user));
     send(reply(235, "2.7.0", "Authentication successful"), "AUTH");
     co_return;
   }
@@ -345,7 +346,7 @@ asio::awaitable<void> Session::authenticate() {
   log::get("smtpd").warn("warning: {}: SASL {} authentication failed: authentication failure",
                          client_name_, name);
   log::get("smtpd").info("{}: SASL {} authentication failed for sasl_username={} ({} of {})",
-                         client_name_, name, user.substr(0, 100), after.failures,
+                         client_name_, name, log::printable(user, 100), after.failures,
                          config_->auth.max_failures);
   if (after.delay.count() > 0) co_await pause(after.delay);
   send(reply(535, "5.7.8", "Error: authentication failed: authentication credentials invalid"),

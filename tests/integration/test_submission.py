@@ -142,6 +142,17 @@ def test_wrong_password_is_refused_then_the_client_is_dropped(secure, certs):
         assert code == 421 and b"too many failed authentications" in text
 
 
+def test_user_names_cannot_forge_log_lines(secure, certs):
+    forged = "x\nwarning: unknown[203.0.113.9]: SASL LOGIN authentication failed"
+    with smtplib.SMTP("127.0.0.1", secure.submission, timeout=10) as s:
+        s.ehlo("laptop.example")
+        starttls(s, certs)
+        s.ehlo("laptop.example")
+        assert auth_plain(s, forged, "hunter2-guess")[0] == 535
+    log = secure.tern.wait_log("SASL PLAIN authentication failed for sasl_username=x?warning")
+    assert {m.group("host") for m in FAIL2BAN.finditer(log)} == {"127.0.0.1"}
+
+
 def test_failures_slow_down(tern_factory, certs, tmp_path):
     secure = start_secure(tern_factory, certs, tmp_path,
                           auth_extra="max_failures = 5").tern
