@@ -19,6 +19,7 @@ build: deps
 
 run: build
 	mkdir -p var/spool var/mail
+	scripts/dev-tls var
 	$(BUILD)/ternd --config etc/dev.toml
 
 unit: build
