@@ -1,5 +1,6 @@
 // Maildir delivery; see maildir.hpp.
 #include "delivery/maildir.hpp"
+#include "core/ascii.hpp"
 #include "mail/mailbox.hpp"
 
 #include <fcntl.h>
@@ -12,12 +13,6 @@
 
 namespace tern::delivery {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
-  return out;
-}
 
 // Errors of the disk are temporary: the admin can fix them, and the mail waits (RFC 3463).
 mail::Outcome io_failure(std::string_view what, const std::string& path, int err) {
@@ -64,7 +59,7 @@ Maildir::Maildir(std::string root, std::string hostname)
 
 std::string Maildir::mailbox_path(std::string_view local, std::string_view domain) const {
   if (!mail::safe_mailbox_name(local) || !mail::safe_mailbox_name(domain)) return {};
-  return root_ + "/" + lower(domain) + "/" + lower(local);
+  return root_ + "/" + ascii_lower(domain) + "/" + ascii_lower(local);
 }
 
 mail::Outcome Maildir::deliver(std::string_view sender, std::string_view recipient,

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "core/ascii.hpp"
 #include "core/log.hpp"
 #include "inbound/session_impl.hpp"
 #include "mail/address.hpp"
@@ -84,9 +85,7 @@ std::optional<Reply> Session::submission_gate() const {
 bool Session::owns(const std::string& address) const {
   if (security_ && security_->sender_logins) {
     if (auto* logins = security_->sender_logins->logins_for(address)) {
-      std::string me = auth_user_;
-      for (auto& c : me) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      return std::find(logins->begin(), logins->end(), me) != logins->end();
+      return std::find(logins->begin(), logins->end(), ascii_lower(auth_user_)) != logins->end();
     }
   }
   if (policy::owns_by_name(auth_user_, address, *config_)) return true;

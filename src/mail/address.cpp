@@ -9,6 +9,8 @@
 
 #include <cstdlib>
 
+#include "core/ascii.hpp"
+
 namespace tern::mail {
 namespace {
 
@@ -23,18 +25,10 @@ bool is_let_dig(unsigned char c) { return is_alpha(c) || is_digit(c); }
 bool is_hex(unsigned char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = lower(c);
-  return r;
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   return true;
 }
 
@@ -174,7 +168,7 @@ std::string canonical_literal(std::string_view inner) {
   if (inner.size() > ipv6_tag.size() && iequals(inner.substr(0, ipv6_tag.size()), ipv6_tag)) {
     std::string_view addr = inner.substr(ipv6_tag.size());
     if (!ipv6_ok(addr)) return {};
-    return "[IPv6:" + lower(addr) + "]";
+    return "[IPv6:" + ascii_lower(addr) + "]";
   }
   if (!ipv4_ok(inner)) return {};
   return "[" + std::string(inner) + "]";
@@ -184,7 +178,7 @@ std::string canonical_literal(std::string_view inner) {
 // refuses it (malformed U-label or A-label) or the result is not a plain LDH domain.
 std::string idn_to_ascii(std::string_view domain) {
   if (!has_non_ascii(domain) && !has_a_label(domain)) {
-    std::string r = lower(domain);
+    std::string r = ascii_lower(domain);
     return ascii_domain_ok(r) ? r : std::string{};
   }
   std::string z(domain);  // NUL-terminated copy; the scan guarantees no NUL inside
@@ -194,7 +188,7 @@ std::string idn_to_ascii(std::string_view domain) {
     idn2_free(raw);
     return {};
   }
-  std::string r = lower(raw);
+  std::string r = ascii_lower(raw);
   idn2_free(raw);
   // UTS #46 mapping can turn e.g. U+FF0E into '.', so the result is checked again.
   return ascii_domain_ok(r) ? r : std::string{};
@@ -353,7 +347,7 @@ AddressResult mailbox(Parser& p, bool allow_utf8) {
   } else {
     std::string_view d;
     if (!p.domain(d)) return fail(AddressError::syntax);
-    a.domain = lower(d);
+    a.domain = ascii_lower(d);
   }
   // RFC 5321 §4.5.3.1.1: 64 octets of local part, as sent (quotes included), so that
   // text() — never longer than the wire form — stays within the limit too.

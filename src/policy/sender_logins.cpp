@@ -6,14 +6,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/ascii.hpp"
+
 namespace tern::policy {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -26,13 +22,13 @@ std::vector<std::string> split_logins(std::string_view value) {
   std::string cur;
   for (char c : value) {
     if (c == ',' || c == ' ' || c == '\t') {
-      if (!cur.empty()) out.push_back(lower(cur));
+      if (!cur.empty()) out.push_back(ascii_lower(cur));
       cur.clear();
     } else {
       cur += c;
     }
   }
-  if (!cur.empty()) out.push_back(lower(cur));
+  if (!cur.empty()) out.push_back(ascii_lower(cur));
   return out;
 }
 
@@ -59,7 +55,7 @@ std::shared_ptr<const SenderLogins> SenderLogins::parse(std::string_view text,
       problem("'" + std::string(line) + "' has no login: write 'address  login, login'");
       continue;
     }
-    std::string key = lower(line.substr(0, end));
+    std::string key = ascii_lower(line.substr(0, end));
     std::string_view rest = trim(line.substr(end));
     if (!rest.empty() && rest.front() == ':') rest = trim(rest.substr(1));
     auto logins = split_logins(rest);
@@ -92,7 +88,7 @@ Result<std::shared_ptr<const SenderLogins>> SenderLogins::load(const std::string
 }
 
 const std::vector<std::string>* SenderLogins::logins_for(std::string_view address) const {
-  std::string key = lower(address);
+  std::string key = ascii_lower(address);
   if (auto it = entries_.find(key); it != entries_.end()) return &it->second;
   auto at = key.rfind('@');
   if (at == std::string::npos) return nullptr;
@@ -101,7 +97,7 @@ const std::vector<std::string>* SenderLogins::logins_for(std::string_view addres
 }
 
 bool owns_by_name(std::string_view login, std::string_view sender, const config::Config& config) {
-  std::string l = lower(login), s = lower(sender);
+  std::string l = ascii_lower(login), s = ascii_lower(sender);
   if (l == s) return true;
   if (l.find('@') != std::string::npos) return false;
   auto at = s.rfind('@');

@@ -11,17 +11,12 @@
 #include <cstring>
 #include <optional>
 
+#include "core/ascii.hpp"
 #include "tls/client_context.hpp"
 #include "tls/openssl_error.hpp"
 
 namespace tern::tls {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Opening the file ourselves first gives "No such file or directory" or "Permission
 // denied" in plain words, which OpenSSL's error queue would bury.
@@ -44,7 +39,7 @@ std::vector<std::string> certificate_names(SSL_CTX* ctx) {
       const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
       if (n->type != GEN_DNS) continue;
       const ASN1_IA5STRING* s = n->d.dNSName;
-      names.push_back(lower(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+      names.push_back(ascii_lower(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                                              static_cast<std::size_t>(ASN1_STRING_length(s)))));
     }
     GENERAL_NAMES_free(sans);
@@ -52,7 +47,7 @@ std::vector<std::string> certificate_names(SSL_CTX* ctx) {
   if (names.empty()) {
     char cn[256];
     if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0)
-      names.push_back(lower(cn));
+      names.push_back(ascii_lower(cn));
   }
   return names;
 }
@@ -147,7 +142,7 @@ Result<std::shared_ptr<ServerContext>> ServerContext::create(
 }
 
 std::size_t ServerContext::select(std::string_view server_name) const {
-  std::string name = lower(server_name);
+  std::string name = ascii_lower(server_name);
   if (!name.empty() && name.back() == '.') name.pop_back();
   for (std::size_t i = 0; i < names_.size(); ++i)
     for (const auto& pattern : names_[i])
