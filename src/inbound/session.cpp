@@ -62,6 +62,7 @@ Session::Session(tcp::socket socket, const config::Listener& listener, SessionSn
       gauge_(services.gauge),
       socket_(std::move(socket)),
       deadline_(socket_.get_executor()),
+      pause_timer_(socket_.get_executor()),
       listener_(listener),
       config_(std::move(snapshot.config)),
       tables_(std::move(snapshot.tables)),
@@ -109,6 +110,14 @@ smtp::Extensions Session::extensions() const {
   if (!esmtp_) return {false, false, false, false, false};  // HELO: none (RFC 5321 §4.1.1.11)
   ext.auth = auth_offered();
   return ext;
+}
+
+// RFC 4954 §4: an AUTH line over its limit is "500 5.5.6 Authentication Exchange line is too
+// long"; any other command line over 512 octets gets RFC 5321's 500 5.5.2.
+Reply Session::too_long_reply(std::size_t limit) {
+  if (limit == max_command_line) return smtp::replies::line_too_long();
+  return reply(500, "5.5.6", "Authentication Exchange line is too long (limit " +
+                                 std::to_string(auth::max_line_octets) + " octets, RFC 4954)");
 }
 
 // Whether the line being received is an AUTH command (its limit is larger).
@@ -203,7 +212,13 @@ Reply Session::on_mail(std::string_view arg) {
   if (auto refused = submission_gate()) return *refused;
   auto parsed = smtp::parse_mail(arg, extensions());
   if (!parsed) return parsed.error();
-  if (auto refused = check_sender(parsed->sender.text(), "Sender address")) return *refused;
+  if (auto refused = check_sender(parsed->sender.text(), "Sender address")) {
+    reject_logged_ = true;
+    log::get("smtpd").info("NOQUEUE: reject: MAIL from {}: {}; from=<{}> proto={} helo=<{}>",
+                           client_name_, refused->log_text(), parsed->sender.text(), protocol(),
+                           helo_);
+    return *refused;
+  }
   if (parsed->size && *parsed->size > config_->limits.message_size)
     return size_exceeded();
   if (!ingress_.has_room() || gauge_.used() > config_->limits.receive_memory)
@@ -431,6 +446,7 @@ void Session::request_stop() {
     self->stop_requested_ = true;
     boost::system::error_code ignored;
     if (self->idle_) self->socket_.cancel(ignored);
+    self->pause_timer_.cancel();  // a failed AUTH's delay ends now
   });
 }
 
@@ -480,9 +496,12 @@ asio::awaitable<void> Session::receive_data() {
 asio::awaitable<void> Session::receive_chunk() {
   std::uint64_t left = bdat_size_;
   while (left > 0) {
-    if (in_.empty() && !co_await fill(config_->limits.data_timeout)) {
-      mode_ = Mode::quit;
-      co_return;
+    if (in_.empty()) {
+      bool more = co_await fill(config_->limits.data_timeout);  // never co_await inside &&
+      if (!more) {
+        mode_ = Mode::quit;
+        co_return;
+      }
     }
     std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(left, in_.size()));
     if (!bdat_discard_) {
@@ -597,7 +616,7 @@ asio::awaitable<void> Session::run() {
     if (eol == std::string::npos) {
       if (in_.size() > line_limit) {
         // Skip the rest of the overlong line (up to the next LF) and say why.
-        send(smtp::replies::line_too_long(), "");
+        send(too_long_reply(line_limit), "");
         in_.clear();
         bool ok = true;
         while (ok && in_.find('\n') == std::string::npos) {
@@ -615,7 +634,7 @@ asio::awaitable<void> Session::run() {
     in_.erase(0, eol + 1);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.size() + 2 > line_limit) {
-      send(smtp::replies::line_too_long(), "");
+      send(too_long_reply(line_limit), "");
       continue;
     }
     if (commands_ == 0 && is_http(line)) {

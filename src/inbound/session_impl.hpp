@@ -81,6 +81,7 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   boost::asio::awaitable<void> authenticate();
   boost::asio::awaitable<std::optional<std::string>> read_auth_line();
   boost::asio::awaitable<void> pause(std::chrono::seconds how_long);
+  Reply drop_for_failures();
 
   boost::asio::awaitable<void> receive_data();
   boost::asio::awaitable<void> receive_chunk();
@@ -96,12 +97,14 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   smtp::Extensions extensions() const;
   bool is_http(std::string_view line) const;
   static bool is_auth_line(std::string_view in);
+  static Reply too_long_reply(std::size_t limit);
 
   SessionServices& services_;
   BufferGauge& gauge_;
   std::uint64_t counted_ = 0;  // octets of content_ added to gauge_
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer deadline_;
+  boost::asio::steady_timer pause_timer_;  // the delay before a failed AUTH's 535
   const config::Listener listener_;
   std::shared_ptr<const config::Config> config_;
   std::shared_ptr<const route::Tables> tables_;  // may be null: no expansion

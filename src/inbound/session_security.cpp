@@ -35,7 +35,13 @@ asio::awaitable<T> run_blocking(asio::any_io_executor blocking, asio::any_io_exe
       [&](auto handler) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         asio::post(blocking, [h, home, work = std::move(work)]() mutable {
-          T result = work();
+          // No exception may leave a pool thread (std::terminate): it becomes an error.
+          T result = fail("internal error");
+          try {
+            result = work();
+          } catch (const std::exception& e) {
+            result = fail(std::string("internal error: ") + e.what());
+          }
           asio::post(home, [h, result = std::move(result)]() mutable { (*h)(std::move(result)); });
         });
       },
@@ -82,10 +88,14 @@ std::optional<Reply> Session::submission_gate() const {
 
 // Whether the logged-in user may use `address` as a sender: the sender login map says so,
 // or (with no entry for it) the address is the login's own or leads to it by an alias.
+// Addresses are compared in canonical form (policy::canonical_address), so quoting, case,
+// IDN forms and address extensions change nothing.
 bool Session::owns(const std::string& address) const {
+  const std::string& delimiters = config_->route.recipient_delimiter;
   if (security_ && security_->sender_logins) {
-    if (auto* logins = security_->sender_logins->logins_for(address)) {
-      return std::find(logins->begin(), logins->end(), ascii_lower(auth_user_)) != logins->end();
+    if (auto* logins = security_->sender_logins->logins_for(address, delimiters)) {
+      auto me = policy::canonical_address(auth_user_);
+      return std::find(logins->begin(), logins->end(), me) != logins->end();
     }
   }
   if (policy::owns_by_name(auth_user_, address, *config_)) return true;
@@ -107,25 +117,34 @@ bool Session::owns(const std::string& address) const {
 std::optional<Reply> Session::check_sender(const std::string& sender, std::string_view what) const {
   if (auth_user_.empty() || !config_->auth.check_sender || sender.empty()) return std::nullopt;
   if (owns(sender)) return std::nullopt;
-  Reply r = reply(553, "5.7.1", "<" + sender + ">: " + std::string(what) +
-                                    " rejected: not owned by user " + log::printable(auth_user_));
-  log::get("smtpd").info("NOQUEUE: reject: MAIL from {}: {}; from=<{}> proto={} helo=<{}>",
-                         client_name_, r.log_text(), sender, protocol(), helo_);
-  return r;
+  return reply(553, "5.7.1", "<" + sender + ">: " + std::string(what) +
+                                 " rejected: not owned by user " + log::printable(auth_user_));
 }
 
 // The From: addresses of an authenticated user's message must be the user's too (else a
-// user could sign mail as anyone at our domains, and DKIM would vouch for it).
+// user could sign mail as anyone at our domains, and DKIM would vouch for it). A From: a
+// mail client could show differently from how we read it is refused, not guessed at: more
+// than one From: field (RFC 5322 §3.6 allows one), one we cannot parse whole, one naming no
+// mailbox, or a header section with a bare CR (where programs disagree on line ends).
+// RFC 5321 §4.2.5 lists 550 (not 553) among the replies to the end of DATA.
 std::optional<Reply> Session::check_from_header(const std::string& message) const {
   if (auth_user_.empty() || !config_->auth.check_sender) return std::nullopt;
-  auto from = mail::find_header(message, "From");
-  if (!from) return std::nullopt;  // RFC 6409 §8.1: the submission server may add one
-  for (const auto& address : mail::header_addresses(*from)) {
-    if (owns(address)) continue;
-    // RFC 5321 §4.2.5 lists 550 (not 553) among the replies to the end of DATA.
-    return reply(550, "5.7.1", "From: address <" + address + "> not owned by user " +
-                                   log::printable(auth_user_));
-  }
+  auto refuse = [](std::string text) { return reply(550, "5.7.1", std::move(text)); };
+  std::string_view head(message);
+  head = head.substr(0, std::min(head.find("\r\n\r\n"), head.find("\n\n")));
+  for (std::size_t cr = head.find('\r'); cr != std::string_view::npos; cr = head.find('\r', cr + 1))
+    if (cr + 1 >= head.size() || head[cr + 1] != '\n')
+      return reply(550, "5.6.0", "Message refused: a bare <CR> in the header section");
+  auto fields = mail::find_headers(message, "From");
+  if (fields.empty()) return std::nullopt;  // RFC 6409 §8.1: the submission server may add one
+  if (fields.size() > 1) return refuse("Message refused: more than one From: field");
+  auto addresses = mail::header_addresses(fields.front());
+  if (!addresses) return refuse("Message refused: From: field not understood");
+  if (addresses->empty()) return refuse("Message refused: From: names no mailbox");
+  for (const auto& address : *addresses)
+    if (!owns(address))
+      return refuse("From: address <" + address + "> not owned by user " +
+                    log::printable(auth_user_));
   return std::nullopt;
 }
 
@@ -181,6 +200,8 @@ asio::awaitable<bool> Session::start_tls() {
   // RFC 3207 §4.2: the client must discard what it knew of us, and we of it.
   helo_.clear();
   esmtp_ = false;
+  auth_user_.clear();  // Postfix too: a plaintext login does not carry into TLS
+  auth_method_.clear();
   reset_transaction();
   mode_ = Mode::command;
   co_return true;
@@ -194,14 +215,9 @@ Reply Session::on_auth(std::string_view arg) {
   if (!esmtp_) return reply(503, "5.5.1", "Error: send EHLO first");
   if (!auth_user_.empty()) return reply(503, "5.5.1", "Error: already authenticated");
   if (in_transaction_) return reply(503, "5.5.1", "Error: MAIL transaction in progress");
-  if (services_.auth_throttle.blocked(client_ip_, config_->auth, policy::AuthThrottle::Clock::now())) {
-    mode_ = Mode::quit;
-    log::get("smtpd").warn("warning: {}: too many failed authentications; connection closed",
-                           client_name_);
-    return reply(421, "4.7.0", config_->hostname +
-                                   " Error: too many failed authentications from your address; "
-                                   "try again later");
-  }
+  if (services_.auth_throttle.blocked(client_ip_, config_->auth, policy::AuthThrottle::Clock::now()))
+    return drop_for_failures();
+  if (arg.empty()) return reply(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
   std::string_view name = arg.substr(0, arg.find(' '));
   auto mechanism = auth::parse_mechanism(name);
   if (!mechanism || !offers(*mechanism))
@@ -222,7 +238,8 @@ asio::awaitable<std::optional<std::string>> Session::read_auth_line() {
     auto eol = in_.find('\n');
     if (eol != std::string::npos) {
       std::string line = in_.substr(0, eol);
-      auth::wipe(in_);  // the line may hold a password: no copy left behind
+      // The line may hold a password: overwrite it in the buffer before it is dropped.
+      std::fill(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(eol), '\0');
       in_.erase(0, eol + 1);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       co_return line;
@@ -231,19 +248,21 @@ asio::awaitable<std::optional<std::string>> Session::read_auth_line() {
       std::string line(auth::max_line_octets + 1, 'A');
       while (in_.find('\n') == std::string::npos) {
         in_.clear();
-        if (!co_await fill(config_->limits.command_timeout)) co_return std::nullopt;
+        bool more = co_await fill(config_->limits.command_timeout);
+        if (!more) co_return std::nullopt;
       }
       in_.erase(0, in_.find('\n') + 1);
       co_return line;
     }
-    if (!co_await fill(config_->limits.command_timeout)) co_return std::nullopt;
+    bool more = co_await fill(config_->limits.command_timeout);
+    if (!more) co_return std::nullopt;
   }
 }
 
+// Waits, or less when the server is stopping (request_stop cancels timer_).
 asio::awaitable<void> Session::pause(std::chrono::seconds how_long) {
-  asio::steady_timer timer(socket_.get_executor());
-  timer.expires_after(how_long);
-  co_await timer.async_wait(use_tuple);
+  pause_timer_.expires_after(how_long);
+  co_await pause_timer_.async_wait(use_tuple);
 }
 
 asio::awaitable<void> Session::authenticate() {
@@ -290,7 +309,8 @@ asio::awaitable<void> Session::authenticate() {
     }
     if (auto* failed = std::get_if<auth::Failed>(&step)) {
       auto fr = auth::reply_for(failed->kind);
-      log::get("smtpd").info("{}: SASL {} exchange ended: {}", client_name_, name, failed->reason);
+      log::get("smtpd").info("{}: SASL {} exchange ended: {}", client_name_, name,
+                             log::printable(failed->reason));
       not_an_error_ = failed->kind == auth::FailureKind::cancelled;
       if (failed->kind != auth::FailureKind::bad_proof) {
         send(reply(fr.code, std::string(fr.enhanced), std::string(fr.text)), "AUTH");
@@ -313,10 +333,18 @@ asio::awaitable<void> Session::authenticate() {
       client.local_port = local.port();
     }
     client.secured = tls_ != nullptr;
+    // Checked again here: parallel connections started before the client was blocked.
+    if (services_.auth_throttle.blocked(client_ip_, config_->auth,
+                                        policy::AuthThrottle::Clock::now())) {
+      send(drop_for_failures(), "AUTH");
+      co_return;
+    }
     auto check = [backend = security_->auth, c = std::move(*done), client] {
       return backend->verify(c.user, c.password, client);
     };
     auto home = socket_.get_executor();
+    // The session waits on the backend, not on the client: the deadline starts afresh.
+    deadline_.expires_after(config_->limits.command_timeout);
     verdict = co_await run_blocking<Result<bool>>(services_.blocking, home, std::move(check));
   } else if (auto* ok = std::get_if<auth::Authenticated>(&step)) {
     user = ok->user;
@@ -347,17 +375,24 @@ asio::awaitable<void> Session::authenticate() {
   log::get("smtpd").info("{}: SASL {} authentication failed for sasl_username={} ({} of {})",
                          client_name_, name, log::printable(user, 100), after.failures,
                          config_->auth.max_failures);
-  if (after.delay.count() > 0) co_await pause(after.delay);
+  if (after.delay.count() > 0) {
+    deadline_.expires_after(config_->limits.command_timeout + after.delay);
+    co_await pause(after.delay);
+  }
   send(reply(535, "5.7.8", "Error: authentication failed: authentication credentials invalid"),
        "AUTH");
-  if (after.drop) {
-    out_ += reply(421, "4.7.0", config_->hostname +
-                                    " Error: too many failed authentications; closing connection")
-                .wire();
-    log::get("smtpd").warn("warning: {}: too many failed authentications; connection closed",
-                           client_name_);
-    mode_ = Mode::quit;
-  }
+  if (after.drop) send(drop_for_failures(), "AUTH");
+}
+
+// The client has used up auth.max_failures: 421, and the session ends (RFC 5321 §3.8).
+Reply Session::drop_for_failures() {
+  mode_ = Mode::quit;
+  reject_logged_ = true;
+  log::get("smtpd").warn("warning: {}: too many failed authentications; connection closed",
+                         client_name_);
+  return reply(421, "4.7.0", config_->hostname +
+                                 " Error: too many failed authentications from your address; "
+                                 "try again later");
 }
 
 }  // namespace tern::inbound

@@ -21,15 +21,19 @@ std::string_view trim(std::string_view s) {
 }
 }  // namespace
 
-std::optional<std::string> find_header(std::string_view message, std::string_view name) {
+std::vector<std::string> find_headers(std::string_view message, std::string_view name) {
+  std::vector<std::string> out;
   std::size_t pos = 0;
   while (pos < message.size()) {
     std::size_t eol = message.find('\n', pos);
     if (eol == std::string_view::npos) eol = message.size();
     std::string_view line = message.substr(pos, eol - pos);
-    if (trim(line).empty() && (line.empty() || line == "\r")) return std::nullopt;  // body
+    if (line.empty() || line == "\r") return out;  // the body begins
     std::size_t colon = line.find(':');
-    if (colon != std::string_view::npos && iequal(trim(line.substr(0, colon)), name)) {
+    bool continuation = line.front() == ' ' || line.front() == '\t';
+    // "From :" (RFC 5322 §4.5.1 obsolete white space before the colon) is a From: too.
+    if (!continuation && colon != std::string_view::npos &&
+        iequal(trim(line.substr(0, colon)), name)) {
       std::string value(trim(line.substr(colon + 1)));
       // Continuation lines start with white space (RFC 5322 §2.2.3).
       std::size_t next = eol + 1;
@@ -40,33 +44,42 @@ std::optional<std::string> find_header(std::string_view message, std::string_vie
         value += trim(message.substr(next, end - next));
         next = end + 1;
       }
-      return value;
+      out.push_back(std::move(value));
     }
     pos = eol + 1;
   }
-  return std::nullopt;
+  return out;
+}
+
+std::optional<std::string> find_header(std::string_view message, std::string_view name) {
+  auto all = find_headers(message, name);
+  if (all.empty()) return std::nullopt;
+  return std::move(all.front());
 }
 
 namespace {
 // One mailbox of an address list, comments already removed: the angle-addr when there is
-// one, else the whole (an addr-spec).
-void add_mailbox(std::string_view text, std::string_view angle, bool has_angle,
+// one, else the whole (an addr-spec). False when it cannot be trusted (see header.hpp).
+bool add_mailbox(std::string_view text, std::string_view angle, bool has_angle, bool bare_at,
                  std::vector<std::string>& out) {
   std::string_view spec = has_angle ? angle : trim(text);
   if (has_angle) {
+    if (bare_at) return false;  // an unquoted '@' in the display name
     if (auto colon = spec.find(':'); !spec.empty() && spec.front() == '@' && colon != spec.npos)
       spec.remove_prefix(colon + 1);
     spec = trim(spec);
   }
   if (!spec.empty()) out.emplace_back(spec);
+  return true;
 }
 }  // namespace
 
-std::vector<std::string> header_addresses(std::string_view value) {
+std::optional<std::vector<std::string>> header_addresses(std::string_view value) {
   std::vector<std::string> out;
   std::string text;   // the current element outside comments and angle brackets
   std::string angle;  // inside <...>
-  bool has_angle = false, in_angle = false, in_quote = false;
+  bool has_angle = false, in_angle = false, in_quote = false, after_angle = false;
+  bool bare_at = false;  // an '@' outside quotes, comments and angle brackets
   int comment = 0;
   for (std::size_t i = 0; i < value.size(); ++i) {
     char c = value[i];
@@ -83,21 +96,28 @@ std::vector<std::string> header_addresses(std::string_view value) {
       else if (c == ')') --comment;
       continue;
     }
+    if (after_angle && c != ' ' && c != '\t' && c != '(' && c != ',' && c != ';')
+      return std::nullopt;  // "<a@b> c@d": what would a client show?
     switch (c) {
       case '"': in_quote = true; target += c; break;
       case '(': ++comment; break;
       case '<':
-        if (in_angle) return out;
+        if (in_angle || has_angle) return std::nullopt;
         in_angle = has_angle = true;
         angle.clear();
         break;
       case '>':
-        if (!in_angle) return out;
+        if (!in_angle) return std::nullopt;
         in_angle = false;
+        after_angle = true;
         break;
       case ':':  // a group's display name ends
-        if (in_angle) angle += c;
-        else text.clear();
+        if (in_angle) {
+          angle += c;
+        } else {
+          text.clear();
+          bare_at = false;
+        }
         break;
       case ',':
       case ';':
@@ -105,16 +125,18 @@ std::vector<std::string> header_addresses(std::string_view value) {
           angle += c;
           break;
         }
-        add_mailbox(text, angle, has_angle, out);
+        if (!add_mailbox(text, angle, has_angle, bare_at, out)) return std::nullopt;
         text.clear();
         angle.clear();
-        has_angle = false;
+        has_angle = after_angle = bare_at = false;
         break;
-      default: target += c;
+      default:
+        if (c == '@' && !in_angle) bare_at = true;
+        target += c;
     }
   }
-  if (in_quote || in_angle || comment > 0) return out;
-  add_mailbox(text, angle, has_angle, out);
+  if (in_quote || in_angle || comment > 0) return std::nullopt;
+  if (!add_mailbox(text, angle, has_angle, bare_at, out)) return std::nullopt;
   return out;
 }
 

@@ -17,7 +17,14 @@ std::optional<std::string> find_header(std::string_view message, std::string_vie
 // The addr-specs of an address-list field value (RFC 5322 §3.4: "Name <a@b>, c@d (note),
 // group: e@f;"), in order: display names, comments and group names dropped, a route in
 // angle brackets ("<@x:a@b>", RFC 5322 §4.4) dropped, quoted strings kept as written.
-// Unbalanced quotes or brackets end the scan; what was found so far is returned.
-std::vector<std::string> header_addresses(std::string_view value);
+// nullopt when the value is not one a policy can trust to mean what a mail client shows:
+// unbalanced quotes, comments or brackets, a stray '>', text after an angle-addr, or an
+// unquoted '@' in a display name ("ceo@example.org <me@example.net>").
+std::optional<std::vector<std::string>> header_addresses(std::string_view value);
+
+// The values of every `name:` field of the header section, unfolded and trimmed, in order
+// (find_header gives the first only). A field name is at the very start of a line: a line
+// that starts with white space continues the field before it (RFC 5322 §2.2.3).
+std::vector<std::string> find_headers(std::string_view message, std::string_view name);
 
 }  // namespace tern::mail

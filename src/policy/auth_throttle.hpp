@@ -1,5 +1,5 @@
-// Failed SMTP AUTH attempts per client address, across all sessions: each failure makes
-// the next 535 reply wait longer (failure_delay × failures so far), and past max_failures
+// Failed SMTP AUTH attempts per client address (IPv6: per /64), across all sessions: each failure makes
+// the next 535 reply wait longer (failure_delay × failures so far, at most max_delay), and past max_failures
 // within failure_window the client is answered 421 and dropped, on this connection and on
 // any new one, until the window has passed since its last failure. This slows password
 // guessing to a crawl before fail2ban (which reads our "SASL ... authentication failed"
@@ -25,6 +25,11 @@ class AuthThrottle {
   using Clock = std::chrono::steady_clock;
   // Addresses remembered at most (about 100 bytes each).
   static constexpr std::size_t max_clients = 100'000;
+  // The longest wait before a 535: past it the client's own timeout would not end it, but
+  // our session slots matter more (and SIGTERM's drain must not wait on it).
+  static constexpr std::chrono::seconds max_delay{10};
+  // Failures counted at most per client (the count only needs to pass max_failures).
+  static constexpr std::uint32_t max_count = 1'000'000;
 
   struct AfterFailure {
     std::chrono::seconds delay{0};  // wait this long before answering 535

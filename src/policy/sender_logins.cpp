@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/ascii.hpp"
+#include "mail/address.hpp"
 
 namespace tern::policy {
 namespace {
@@ -55,7 +56,7 @@ std::shared_ptr<const SenderLogins> SenderLogins::parse(std::string_view text,
       problem("'" + std::string(line) + "' has no login: write 'address  login, login'");
       continue;
     }
-    std::string key = ascii_lower(line.substr(0, end));
+    std::string key = canonical_address(line.substr(0, end));
     std::string_view rest = trim(line.substr(end));
     if (!rest.empty() && rest.front() == ':') rest = trim(rest.substr(1));
     auto logins = split_logins(rest);
@@ -87,9 +88,35 @@ Result<std::shared_ptr<const SenderLogins>> SenderLogins::load(const std::string
   return map;
 }
 
-const std::vector<std::string>* SenderLogins::logins_for(std::string_view address) const {
-  std::string key = ascii_lower(address);
+std::string canonical_address(std::string_view address) {
+  if (!address.empty() && address.front() == '@') {
+    std::string ascii = mail::domain_to_ascii(address.substr(1));
+    return ascii.empty() ? ascii_lower(address) : "@" + ascii;
+  }
+  auto parsed = mail::parse_mailbox(address, true);
+  if (!parsed || parsed->domain_ascii.empty()) return ascii_lower(address);
+  return ascii_lower(parsed->local) + "@" + parsed->domain_ascii;
+}
+
+namespace {
+
+// "sales+x@d" → "sales@d" (the first delimiter character splits), or "" without one.
+std::string without_extension(const std::string& canonical, std::string_view delimiters) {
+  auto at = canonical.rfind('@');
+  if (delimiters.empty() || at == std::string::npos) return "";
+  auto cut = canonical.find_first_of(delimiters);
+  if (cut == std::string::npos || cut >= at || cut == 0) return "";
+  return canonical.substr(0, cut) + canonical.substr(at);
+}
+
+}  // namespace
+
+const std::vector<std::string>* SenderLogins::logins_for(std::string_view address,
+                                                         std::string_view delimiters) const {
+  std::string key = canonical_address(address);
   if (auto it = entries_.find(key); it != entries_.end()) return &it->second;
+  if (auto base = without_extension(key, delimiters); !base.empty())
+    if (auto it = entries_.find(base); it != entries_.end()) return &it->second;
   auto at = key.rfind('@');
   if (at == std::string::npos) return nullptr;
   if (auto it = entries_.find(key.substr(at)); it != entries_.end()) return &it->second;
@@ -97,11 +124,15 @@ const std::vector<std::string>* SenderLogins::logins_for(std::string_view addres
 }
 
 bool owns_by_name(std::string_view login, std::string_view sender, const config::Config& config) {
-  std::string l = ascii_lower(login), s = ascii_lower(sender);
-  if (l == s) return true;
+  std::string l = canonical_address(login), s = canonical_address(sender);
+  std::string base = without_extension(s, config.route.recipient_delimiter);
+  if (l == s || l == base) return true;
   if (l.find('@') != std::string::npos) return false;
   auto at = s.rfind('@');
-  if (at == std::string::npos || s.substr(0, at) != l) return false;
+  if (at == std::string::npos) return false;
+  std::string_view local = std::string_view(base.empty() ? s : base);
+  local = local.substr(0, local.rfind('@'));
+  if (local != l) return false;
   const config::Transport* t = config.transport_for(s.substr(at + 1));
   return t && t->accepts_mail();
 }

@@ -33,16 +33,27 @@ class SenderLogins {
   static std::shared_ptr<const SenderLogins> parse(std::string_view text, const std::string& path,
                                                    std::string& errors);
 
-  // The logins for `address` (exact address, then its @domain), or nullptr with no entry.
-  // `address` is compared case-insensitively.
-  const std::vector<std::string>* logins_for(std::string_view address) const;
+  // The logins for `address`, or nullptr when the map has no entry for it. The address is
+  // compared in canonical form (local part unquoted and lower-cased, domain as its
+  // lower-case A-label), trying, as Postfix does, the address, then the address without
+  // its extension (the part from the first of `delimiters`: "sales+x" → "sales"), then its
+  // @domain. An entry found decides.
+  const std::vector<std::string>* logins_for(std::string_view address,
+                                             std::string_view delimiters = "") const;
 
  private:
   std::map<std::string, std::vector<std::string>> entries_;  // lower-case key → logins
 };
 
-// The login's own address: `sender` equals `login` (case-insensitively), or the login has
-// no domain and `sender` is login@one-of-our-domains.
+// The login's own address: `sender` is the login (compared in canonical form, its address
+// extension ignored: alice owns alice+news), or the login has no domain and `sender` is
+// login@one-of-our-domains. A login without a domain thus owns its name at every domain of
+// this host: hosts serving unrelated organisations should use address logins.
 bool owns_by_name(std::string_view login, std::string_view sender, const config::Config& config);
+
+// The canonical form of an address for comparisons: "local@domain" with the local part
+// unquoted and lower-cased and the domain as its lower-case A-label; "@domain" stays a
+// domain key; text that is no address is only lower-cased.
+std::string canonical_address(std::string_view address);
 
 }  // namespace tern::policy

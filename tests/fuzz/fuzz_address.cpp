@@ -60,8 +60,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_address(*a, options.allow_utf8);
   }
   // The From: header reader (mail/headers.hpp) sees the same kind of text.
-  for (const auto& spec : header_addresses(in))
-    if (spec.empty() || spec.size() > in.size()) std::abort();
+  if (auto specs = header_addresses(in))
+    for (const auto& spec : *specs)
+      if (spec.empty() || spec.size() > in.size()) std::abort();
   std::string ascii = domain_to_ascii(in);
   if (ascii.size() > max_domain) std::abort();
   (void)valid_utf8(in);

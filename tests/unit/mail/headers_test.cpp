@@ -70,18 +70,44 @@ TEST(HeaderAddresses, Table) {
       {"\"a,b\"@example.com, c@example.com", {"\"a,b\"@example.com", "c@example.com"}},
       {"\"a\\\"b\"@example.com", {"\"a\\\"b\"@example.com"}},
       {"<\"x>y\"@example.com>", {"\"x>y\"@example.com"}},
-      // Unbalanced: what came before is kept, the rest dropped.
-      {"a@example.com, \"unterminated@example.com", {"a@example.com"}},
-      {"a@example.com, <b@example.com", {"a@example.com"}},
-      {"a@example.com, b@example.com (open comment", {"a@example.com"}},
-      {"a@example.com, b@example.com (nested (open) comment", {"a@example.com"}},
-      {"a@example.com, b@example.com> c@example.com", {"a@example.com"}},
-      {"a@example.com, <<b@example.com>>", {"a@example.com"}},
-      {"b@example.com>", {}},
-      {"(", {}},
-      {"\"", {}},
   };
-  for (const auto& c : cases) EXPECT_EQ(header_addresses(c.value), c.addresses) << c.value;
+  for (const auto& c : cases) {
+    auto got = header_addresses(c.value);
+    ASSERT_TRUE(got) << c.value;
+    EXPECT_EQ(*got, c.addresses) << c.value;
+  }
+}
+
+// Values a policy cannot trust to mean what a mail client shows: refused whole, never read
+// as far as they go.
+TEST(HeaderAddresses, UntrustworthyValuesAreRefused) {
+  const char* refused[] = {
+      "a@example.com, \"unterminated@example.com",
+      "a@example.com, <b@example.com",
+      "<ceo@example.com",
+      "ceo@example.com (",
+      "a@example.com, b@example.com (open comment",
+      "a@example.com, b@example.com (nested (open) comment",
+      "a@example.com, b@example.com> c@example.com",
+      "a@example.com, <<b@example.com>>",
+      "b@example.com>",
+      "(",
+      "\"",
+      "ceo@example.com <bob@example.com>",      // '@' in a display name
+      "<bob@example.com> ceo@example.com",      // text after the angle-addr
+      "Bob <bob@example.com> <ceo@example.com>",
+  };
+  for (const char* v : refused) EXPECT_FALSE(header_addresses(v)) << v;
+}
+
+TEST(FindHeaders, EveryFieldOfTheNameAndNoContinuation) {
+  std::string message =
+      "X-A: a\r\n From: folded@example.com\r\nFrom: one@example.com\r\n"
+      "Subject: s\r\nfrom : two@example.com,\r\n three@example.com\r\n\r\nFrom: body@x\r\n";
+  EXPECT_EQ(find_headers(message, "From"),
+            (std::vector<std::string>{"one@example.com", "two@example.com, three@example.com"}));
+  EXPECT_EQ(find_header(message, "from"), "one@example.com");
+  EXPECT_TRUE(find_headers(message, "To").empty());
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// AuthThrottle: each failed AUTH waits failure_delay × failures (at most 30 s), the
+// AuthThrottle: each failed AUTH waits failure_delay × failures (at most max_delay, 10 s), the
 // max_failures-th one drops the client and blocks it until failure_window has passed since
 // its last failure; clients are counted apart. Time is given explicitly.
 #include <gtest/gtest.h>
@@ -28,11 +28,21 @@ struct FailureCase {
   bool drop;
 };
 
-TEST(AuthThrottle, DelayGrowsLinearlyCappedAt30sAndDropsAtMax) {
-  const auto s = settings(7s, 6, 600s);
+TEST(AuthThrottle, AnIpv6ClientIsItsSlash64) {
+  const auto s = settings(0s, 2, 600s);
+  AuthThrottle throttle;
+  throttle.failed("2001:db8:1:2::1", s, t0);
+  throttle.failed("2001:db8:1:2:ffff::9", s, t0);  // same /64: the second failure
+  EXPECT_TRUE(throttle.blocked("2001:db8:1:2::77", s, t0));
+  EXPECT_FALSE(throttle.blocked("2001:db8:1:3::1", s, t0));  // another /64
+  EXPECT_FALSE(throttle.blocked("192.0.2.1", s, t0));
+}
+
+TEST(AuthThrottle, DelayGrowsLinearlyCappedAndDropsAtMax) {
+  const auto s = settings(3s, 6, 600s);
   const FailureCase cases[] = {
-      {1, 7s, false},  {2, 14s, false}, {3, 21s, false},
-      {4, 28s, false}, {5, 30s, false}, {6, 30s, true},
+      {1, 3s, false},  {2, 6s, false}, {3, 9s, false},
+      {4, 10s, false}, {5, 10s, false}, {6, 10s, true},
   };
   AuthThrottle throttle;
   for (const auto& c : cases) {
