@@ -34,17 +34,18 @@ std::optional<delivery::RunAs> lookup_user(const std::string& user) {
   return delivery::RunAs{pw.pw_uid, pw.pw_gid};
 }
 
-// Whom a command runs as: `user` when Tern can switch to it (root); else the daemon's own
-// user, said once in the log. An error outcome when `user` does not exist.
-std::optional<mail::Outcome> resolve_run_as(const std::string& user,
+// Whom a command runs as: `user` when Tern can switch to it (root, or through the
+// launcher); else the daemon's own user, said once in the log. An error outcome when `user`
+// does not exist.
+std::optional<mail::Outcome> resolve_run_as(const std::string& user, delivery::Launcher* launcher,
                                             std::optional<delivery::RunAs>& run_as) {
   static std::atomic<bool> said{false};
   if (user.empty()) return std::nullopt;
-  if (::geteuid() != 0) {
+  if (::geteuid() != 0 && !launcher) {
     if (!said.exchange(true))
       log::get("local").warn(
-          "not running as root: commands and files run as the daemon's user (uid {}), not as "
-          "{} (this is said once)", ::geteuid(), user);
+          "not running as root and no launcher: commands and files run as the daemon's user "
+          "(uid {}), not as {} (this is said once)", ::geteuid(), user);
     return std::nullopt;
   }
   run_as = lookup_user(user);
@@ -72,23 +73,25 @@ LocalParts local_parts(const config::Config& config, const spool::Recipient& r) 
 }
 
 // Runs `argv` for recipients[index] as `user`.
-mail::Outcome run_command(const config::Config& config, std::vector<std::string> argv,
+mail::Outcome run_command(const config::Config& config, delivery::Launcher* launcher,
+                          std::vector<std::string> argv,
                           const std::string& user, const spool::Envelope& envelope,
                           std::size_t index, std::string_view message) {
   delivery::PipeCommand command;
   command.argv = std::move(argv);
-  if (auto refused = resolve_run_as(user, command.run_as)) return *refused;
+  if (auto refused = resolve_run_as(user, launcher, command.run_as)) return *refused;
   const auto& r = envelope.recipients[index];
   const auto parts = local_parts(config, r);
   delivery::PipeEnvelope env{envelope.sender_of(index), r.address, parts.user, parts.local,
                              parts.extension,           r.domain,  ""};
-  return delivery::Pipe().deliver(command, env, message);
+  return delivery::Pipe({}, launcher).deliver(command, env, message);
 }
 
 }  // namespace
 
-mail::Outcome deliver_alias_target(const config::Config& config, const spool::Envelope& envelope,
-                                   std::size_t index, std::string_view message) {
+mail::Outcome deliver_alias_target(const config::Config& config, delivery::Launcher* launcher,
+                                   const spool::Envelope& envelope, std::size_t index,
+                                   std::string_view message) {
   const spool::Recipient& r = envelope.recipients[index];
   if (r.kind == spool::RecipientKind::error) {
     // "CODE X.Y.Z text", as the session stored it.
@@ -102,23 +105,24 @@ mail::Outcome deliver_alias_target(const config::Config& config, const spool::En
     if (r.target.empty() || r.target.front() != '/')
       return mail::Outcome::bounced("5.3.5", "local", "alias file is not an absolute path");
     std::optional<delivery::RunAs> run_as;
-    if (auto refused = resolve_run_as(r.run_as, run_as)) return *refused;
-    // A file created here belongs to the user it is written for (the append itself runs
-    // as the daemon: see local_delivery.hpp).
+    if (auto refused = resolve_run_as(r.run_as, launcher, run_as)) return *refused;
+    // Opened as the user it is written for (through the launcher when not root; a file
+    // created is theirs); the append itself is the daemon's.
     std::optional<delivery::FileOwner> owner;
     if (run_as) owner = delivery::FileOwner{run_as->uid, run_as->gid};
-    delivery::Mbox mbox("/");
+    delivery::Mbox mbox("/", {}, launcher);
     return mbox.deliver_to_file(r.target, envelope.sender_of(index), r.address, message, owner);
   }
   auto argv = split_command(r.target);
   if (argv.empty() || argv.front().front() != '/')
     return mail::Outcome::bounced("5.3.5", "local",
                                   "alias command does not start with an absolute path");
-  return run_command(config, std::move(argv), r.run_as, envelope, index, message);
+  return run_command(config, launcher, std::move(argv), r.run_as, envelope, index, message);
 }
 
-mail::Outcome deliver_mbox(const config::Config& config, const spool::Envelope& envelope,
-                           std::size_t index, std::string_view message) {
+mail::Outcome deliver_mbox(const config::Config& config, delivery::Launcher* launcher,
+                           const spool::Envelope& envelope, std::size_t index,
+                           std::string_view message) {
   const auto& r = envelope.recipients[index];
   auto addr = mail::parse_mailbox(r.address, /*allow_utf8=*/true);
   if (!addr)
@@ -128,16 +132,19 @@ mail::Outcome deliver_mbox(const config::Config& config, const spool::Envelope& 
   std::string user = r.target.empty() ? addr->local : r.target;
   for (auto& c : user)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  // A root ternd gives a new mailbox to the system user of that name, when there is one,
-  // so the user's mail reader can open it (as local(8) delivers as the user).
+  // The mailbox is opened as the system user of that name, when there is one (by a root
+  // ternd itself, else by the launcher), and a new one is theirs, so their mail reader can
+  // open it (as local(8) delivers as the user). Root's own mailbox is never opened through
+  // the launcher (it refuses uid 0): that one is written as the daemon.
   std::optional<delivery::FileOwner> owner;
-  if (::geteuid() == 0)
+  if (::geteuid() == 0 || launcher)
     if (auto pw = lookup_user(user)) owner = delivery::FileOwner{pw->uid, pw->gid};
-  delivery::Mbox mbox(config.local_delivery.mbox_directory);
+  delivery::Mbox mbox(config.local_delivery.mbox_directory, {}, launcher);
   return mbox.deliver(envelope.sender_of(index), r.address, user, message, owner);
 }
 
-mail::Outcome deliver_pipe(const config::Config& config, const config::Transport& transport,
+mail::Outcome deliver_pipe(const config::Config& config, delivery::Launcher* launcher,
+                           const config::Transport& transport,
                            const spool::Envelope& envelope, std::size_t index,
                            std::string_view message) {
   const auto& r = envelope.recipients[index];
@@ -156,7 +163,7 @@ mail::Outcome deliver_pipe(const config::Config& config, const config::Transport
       {"client_address", envelope.client_address},
       {"queue_id", envelope.id},
   };
-  return run_command(config, expand_macros(transport.argv, values),
+  return run_command(config, launcher, expand_macros(transport.argv, values),
                      config.local_delivery.pipe_user, envelope, index, message);
 }
 

@@ -8,7 +8,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <thread>
@@ -21,6 +23,7 @@
 #include "config/config.hpp"
 #include "core/log.hpp"
 #include "core/privileges.hpp"
+#include "delivery/launcher.hpp"
 #include "dns/resolver.hpp"
 #include "inbound/server.hpp"
 #include "outbound/client.hpp"
@@ -75,6 +78,15 @@ queue::Settings queue_settings(const config::Config& c) {
   return s;
 }
 
+// The launcher (delivery/launcher.hpp) when ternd will drop root; null when it stays root
+// (server.user = "root", it switches users itself) or never had it.
+Result<std::unique_ptr<delivery::Launcher>> start_launcher(const config::Config& c) {
+  if (::geteuid() != 0) return std::unique_ptr<delivery::Launcher>();
+  const passwd* pw = ::getpwnam(c.user.c_str());
+  if (!pw || pw->pw_uid == 0) return std::unique_ptr<delivery::Launcher>();
+  return delivery::Launcher::start();
+}
+
 void log_table_warnings(const route::Tables& tables) {
   for (auto& w : tables.warnings()) log::get("master").warn("{}", w);
 }
@@ -120,6 +132,13 @@ int run(std::shared_ptr<const config::Config> config,
         std::shared_ptr<const inbound::Security> security) {
   // Everything ternd creates (spool files, mailboxes) is private to its user.
   ::umask(077);
+  // Forked first, while ternd is root and has no other thread: the helper that keeps root
+  // to run commands and open files as other users once ternd has dropped it.
+  auto launcher = start_launcher(*config);
+  if (!launcher) {
+    std::cerr << launcher.error().message << "\n";
+    return 1;
+  }
   config::Current current(config);
   route::CurrentTables current_tables(std::move(tables));
   inbound::CurrentSecurity current_security(std::move(security));
@@ -128,6 +147,7 @@ int run(std::shared_ptr<const config::Config> config,
   log::setup(config->log_level);
   auto& lg = log::get("master");
   log_table_warnings(*current_tables.get());
+  if (*launcher) lg.info("launcher started (pid {})", (*launcher)->pid());
 
   // Signals are caught from the start: a SIGHUP or SIGTERM that comes while ternd is still
   // starting waits for the loop below instead of killing the process (SIGHUP's default).
@@ -174,7 +194,7 @@ int run(std::shared_ptr<const config::Config> config,
     return 1;
   }
   outbound::Client smtp_client(workers, **resolver, client_settings(*config));
-  app::RoutingCourier courier(current, delivery_pool, smtp_client);
+  app::RoutingCourier courier(current, delivery_pool, smtp_client, launcher->get());
   app::DsnNotifier notifier(current, current_tables);
   queue::Scheduler scheduler(queue_ioc, *spool, courier, queue_settings(*config), &notifier);
   app::SpoolIngress ingress(*spool, scheduler);

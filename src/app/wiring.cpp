@@ -70,8 +70,8 @@ void SpoolIngress::accept(spool::Envelope envelope, std::string message, Done do
 }
 
 RoutingCourier::RoutingCourier(const config::Current& config, boost::asio::thread_pool& pool,
-                               outbound::Client& smtp)
-    : config_(config), pool_(pool), smtp_(smtp) {}
+                               outbound::Client& smtp, delivery::Launcher* launcher)
+    : config_(config), pool_(pool), smtp_(smtp), launcher_(launcher) {}
 
 std::string RoutingCourier::destination(const spool::Envelope& envelope,
                                         std::size_t index) const {
@@ -105,7 +105,8 @@ void RoutingCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
   auto config = config_.get();  // one configuration for the whole attempt
   const auto& first = envelope->recipients[recipients.front()];
   if (first.kind != spool::RecipientKind::address) {
-    boost::asio::post(pool_, [config, envelope, recipients = std::move(recipients), message,
+    boost::asio::post(pool_, [config, launcher = launcher_, envelope,
+                              recipients = std::move(recipients), message,
                               done = std::move(done)]() mutable {
       std::vector<mail::Outcome> outcomes;
       for (std::size_t i : recipients) {
@@ -113,7 +114,7 @@ void RoutingCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
         if (r.kind == spool::RecipientKind::address)
           outcomes.push_back(mail::Outcome::deferred("4.3.5", "local", "destination changed"));
         else
-          outcomes.push_back(deliver_alias_target(*config, *envelope, i, *message));
+          outcomes.push_back(deliver_alias_target(*config, launcher, *envelope, i, *message));
       }
       done(std::move(outcomes));
     });
@@ -154,7 +155,8 @@ void RoutingCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
     case config::TransportKind::pipe:
       // One recipient at a time, each with its own domain's transport (a reload between
       // destination() and now may have changed it).
-      boost::asio::post(pool_, [config, envelope, recipients = std::move(recipients), message,
+      boost::asio::post(pool_, [config, launcher = launcher_, envelope,
+                                recipients = std::move(recipients), message,
                                 done = std::move(done), kind = t->kind]() mutable {
         std::vector<mail::Outcome> outcomes;
         for (std::size_t i : recipients) {
@@ -162,9 +164,9 @@ void RoutingCourier::deliver(std::shared_ptr<const spool::Envelope> envelope,
           if (!rt || rt->kind != kind)
             outcomes.push_back(mail::Outcome::deferred("4.3.5", "local", "transport changed"));
           else if (kind == config::TransportKind::mbox)
-            outcomes.push_back(deliver_mbox(*config, *envelope, i, *message));
+            outcomes.push_back(deliver_mbox(*config, launcher, *envelope, i, *message));
           else
-            outcomes.push_back(deliver_pipe(*config, *rt, *envelope, i, *message));
+            outcomes.push_back(deliver_pipe(*config, launcher, *rt, *envelope, i, *message));
         }
         done(std::move(outcomes));
       });

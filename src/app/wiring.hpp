@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "config/current.hpp"
+#include "delivery/launcher.hpp"
 #include "delivery/maildir.hpp"
 #include "inbound/ingress.hpp"
 #include "outbound/client.hpp"
@@ -34,8 +35,9 @@ class RoutingCourier final : public queue::Courier {
  public:
   // Maildir writes (with their fsyncs) run on `pool`, never on an event loop; remote
   // recipients go to `smtp`, and LMTP ones to its deliver_lmtp.
+  // `launcher` (may be null) runs commands and opens files as other users (local_delivery.hpp).
   RoutingCourier(const config::Current& config, boost::asio::thread_pool& pool,
-                 outbound::Client& smtp);
+                 outbound::Client& smtp, delivery::Launcher* launcher);
   std::string destination(const spool::Envelope& envelope, std::size_t index) const override;
   void deliver(std::shared_ptr<const spool::Envelope> envelope,
                std::vector<std::size_t> recipients, std::shared_ptr<const std::string> message,
@@ -45,6 +47,7 @@ class RoutingCourier final : public queue::Courier {
   const config::Current& config_;
   boost::asio::thread_pool& pool_;
   outbound::Client& smtp_;
+  delivery::Launcher* launcher_;
 };
 
 }  // namespace tern::app

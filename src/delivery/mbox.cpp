@@ -98,13 +98,22 @@ class LockedFile {
   LockedFile& operator=(const LockedFile&) = delete;
   ~LockedFile() {
     if (!lock_path_.empty()) ::unlink(lock_path_.c_str());
+    if (launcher_) launcher_->dot_unlock(launcher_lock_);
     if (fd_ >= 0) ::close(fd_);
   }
   int fd_ = -1;
   std::string lock_path_;  // set while we hold the dot-lock
+  Launcher* launcher_ = nullptr;  // set while the launcher holds it for us
+  std::uint64_t launcher_lock_ = 0;
 };
 
 enum class DotLock { taken, busy, failed };
+
+// A launcher that is gone or refused: temporary, the admin can fix it (launcher.hpp).
+mail::Outcome launcher_failure(const std::string& path) {
+  return mail::Outcome::deferred("4.3.0", "local",
+                                 "cannot deliver to " + path + ": the launcher is unavailable");
+}
 
 // One try at "<path>.lock": created with O_EXCL; one older than `stale` is removed first.
 // Called only under the fcntl lock, so no other Tern delivery races us on the stale check.
@@ -128,6 +137,44 @@ DotLock try_dot_lock(const std::string& lock_path, std::chrono::seconds stale, i
     ::unlink(lock_path.c_str());
   }
   return DotLock::busy;
+}
+
+// Opens `path` for appending, creating it if missing (mode 0600); through `launcher` (as
+// `owner`) when given. -1 with errno set on failure: ECHILD when the launcher failed.
+int open_file(const std::string& path, Launcher* launcher, const std::optional<FileOwner>& owner,
+              bool& created) {
+  if (launcher) {
+    auto opened = launcher->open_append(owner->uid, owner->gid, path);
+    if (!opened) {
+      errno = opened.error().err ? opened.error().err : ECHILD;  // ECHILD: no launcher
+      return -1;
+    }
+    created = opened->created;
+    return opened->fd;
+  }
+  // O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of hanging this thread.
+  const int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
+  created = true;
+  int fd = ::open(path.c_str(), flags | O_CREAT | O_EXCL, 0600);
+  if (fd < 0 && errno == EEXIST) {
+    created = false;
+    fd = ::open(path.c_str(), flags);
+  }
+  return fd;
+}
+
+// One try at "<path>.lock" through the launcher, as `owner`; held by `file` when taken.
+DotLock launcher_dot_lock(Launcher& launcher, const std::string& path, const FileOwner& owner,
+                          std::chrono::seconds stale, LockedFile& file, int& err) {
+  auto r = launcher.try_dot_lock(owner.uid, owner.gid, path, stale);
+  if (!r) {
+    err = r.error().err ? r.error().err : ECHILD;
+    return DotLock::failed;
+  }
+  if (!*r) return DotLock::busy;
+  file.launcher_ = &launcher;
+  file.launcher_lock_ = **r;
+  return DotLock::taken;
 }
 
 }  // namespace
@@ -185,8 +232,8 @@ std::string mbox_entry(std::string_view sender, std::string_view recipient,
   return out;
 }
 
-Mbox::Mbox(std::string spool_dir, MboxOptions options)
-    : spool_dir_(std::move(spool_dir)), options_(options) {}
+Mbox::Mbox(std::string spool_dir, MboxOptions options, Launcher* launcher)
+    : spool_dir_(std::move(spool_dir)), options_(options), launcher_(launcher) {}
 
 std::string Mbox::mailbox_path(std::string_view user) const {
   if (!mail::safe_mailbox_name(user)) return {};
@@ -203,6 +250,10 @@ mail::Outcome Mbox::deliver(std::string_view sender, std::string_view recipient,
   return o;
 }
 
+bool Mbox::uses_launcher(const std::optional<FileOwner>& owner) const {
+  return launcher_ && owner && owner->uid != 0 && owner->gid != 0 && ::geteuid() != 0;
+}
+
 mail::Outcome Mbox::deliver_to_file(const std::string& path, std::string_view sender,
                                     std::string_view recipient, std::string_view message,
                                     std::optional<FileOwner> owner) const {
@@ -216,20 +267,16 @@ mail::Outcome Mbox::deliver_to_file(const std::string& path, std::string_view se
   for (int attempt = 0;; ++attempt) {
     if (attempt == kReopenAttempts)
       return mail::Outcome::deferred("4.2.0", "local", "mailbox " + path + " keeps changing");
-    // O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of hanging this thread.
-    const int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
-    bool created = true;
-    int fd = ::open(path.c_str(), flags | O_CREAT | O_EXCL, 0600);
-    if (fd < 0 && errno == EEXIST) {
-      created = false;
-      fd = ::open(path.c_str(), flags);
-      if (fd < 0 && errno == ENOENT) continue;  // removed in between: create it again
-    }
+    bool created = false;
+    int fd = open_file(path, uses_launcher(owner) ? launcher_ : nullptr, owner, created);
+    if (fd < 0 && errno == ENOENT) continue;  // removed in between: create it again
     if (fd < 0) {
       int err = errno;
       if (err == EISDIR) return not_a_mailbox(path, "is a directory");
       if (err == ELOOP) return not_a_mailbox(path, "is a symbolic link");
       if (err == ENXIO) return not_a_mailbox(path, "is not a regular file");
+      if (err == EMLINK) return not_a_mailbox(path, "has more than one link");
+      if (err == ECHILD) return launcher_failure(path);
       return io_failure("cannot open", path, err);
     }
     if (file.fd_ >= 0) ::close(file.fd_);
@@ -241,7 +288,8 @@ mail::Outcome Mbox::deliver_to_file(const std::string& path, std::string_view se
     int fl = ::fcntl(fd, F_GETFL);
     if (fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
       return io_failure("cannot set flags on", path, errno);
-    if (created && owner && ::geteuid() == 0 && ::fchown(fd, owner->uid, owner->gid) != 0)
+    if (created && owner && !uses_launcher(owner) && ::geteuid() == 0 &&
+        ::fchown(fd, owner->uid, owner->gid) != 0)
       return io_failure("cannot set owner of", path, errno);
 
     auto delay = kLockRetryFirst;
@@ -255,6 +303,8 @@ mail::Outcome Mbox::deliver_to_file(const std::string& path, std::string_view se
     struct stat now{};
     if (::lstat(path.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino)
       break;
+    // A file the launcher opened may sit where this process cannot look: trust its check.
+    if (errno == EACCES && uses_launcher(owner)) break;
     // Replaced or removed while we waited for the lock: start over on the new file.
   }
 
@@ -263,11 +313,14 @@ mail::Outcome Mbox::deliver_to_file(const std::string& path, std::string_view se
     auto delay = kLockRetryFirst;
     for (;;) {
       int err = 0;
-      DotLock r = try_dot_lock(lock_path, options_.stale_lock_age, err);
+      DotLock r = uses_launcher(owner)
+                        ? launcher_dot_lock(*launcher_, path, *owner, options_.stale_lock_age, file, err)
+                                       : try_dot_lock(lock_path, options_.stale_lock_age, err);
       if (r == DotLock::taken) {
-        file.lock_path_ = lock_path;
+        if (!uses_launcher(owner)) file.lock_path_ = lock_path;
         break;
       }
+      if (r == DotLock::failed && err == ECHILD) return launcher_failure(path);
       if (r == DotLock::failed) return io_failure("cannot create lock file", lock_path, err);
       if (!wait_retry(deadline, delay))
         return mail::Outcome::deferred("4.2.0", "local",

@@ -32,6 +32,7 @@
 #include <string>
 #include <string_view>
 
+#include "delivery/launcher.hpp"
 #include "mail/outcome.hpp"
 
 namespace tern::delivery {
@@ -50,7 +51,8 @@ struct MboxOptions {
   bool trace_headers = true;
 };
 
-// Owner given to a file this agent creates, applied only when running as root.
+// Owner given to a file this agent creates: applied when running as root; not root but with
+// a Launcher, the file is opened (and created, and dot-locked) as this user by the launcher.
 struct FileOwner {
   uid_t uid;
   gid_t gid;
@@ -59,7 +61,8 @@ struct FileOwner {
 class Mbox {
  public:
   // Mailboxes are <spool_dir>/<user>, as /var/mail/<user>.
-  explicit Mbox(std::string spool_dir, MboxOptions options = {});
+  // With `launcher` (not owned), files with an owner are opened through it when not root.
+  explicit Mbox(std::string spool_dir, MboxOptions options = {}, Launcher* launcher = nullptr);
 
   // Appends `message` (CRLF line endings, as stored in the spool) to the mailbox of `user`,
   // with `sender` as the Return-Path ("" for the null sender) and `recipient` (the address
@@ -77,8 +80,11 @@ class Mbox {
   std::string mailbox_path(std::string_view user) const;
 
  private:
+  bool uses_launcher(const std::optional<FileOwner>& owner) const;
+
   std::string spool_dir_;
   MboxOptions options_;
+  Launcher* launcher_;
 };
 
 // The "From " separator line, with its '\n': "From a@b.example Thu Nov  2 12:00:00 2023".

@@ -2,11 +2,9 @@
 #include "delivery/pipe.hpp"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/syscall.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +12,9 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+
+#include "delivery/spawn.hpp"
+#include <memory>
 #include <optional>
 
 namespace tern::delivery {
@@ -34,8 +35,8 @@ constexpr std::chrono::milliseconds kDrainAfterExit{1000};
 constexpr std::chrono::milliseconds kExitPollTick{10};
 // The environment's PATH: the system default (_PATH_DEFPATH), not ours.
 constexpr const char* kPath = "PATH=/usr/bin:/bin";
-// Exit status of a child that could not exec the program (the shell's "cannot execute").
-constexpr int kExecFailedStatus = 127;
+// After asking the launcher to kill a command, how long to wait for its end to be reported.
+constexpr std::chrono::milliseconds kKillReplyWait{5000};
 
 // sysexits.h, and what becomes of the mail for each code: Postfix's sys_exits table, so a
 // delivery script behaves under Tern as it did under Postfix. Only EX_OSERR and EX_TEMPFAIL
@@ -58,82 +59,9 @@ constexpr std::array<SysExit, 15> kSysExits{{
     {78, "EX_CONFIG", "5.3.5", "local configuration error"},
 }};
 
-// What the child reports through the exec-error pipe when it cannot run the program.
-struct ChildFailure {
-  int stage;  // one of the Stage values
-  int err;    // errno
-};
-enum Stage : int { kStageGroups = 1, kStageGid, kStageUid, kStageExec, kStageFds };
-
-const char* stage_text(int stage) {
-  switch (stage) {
-    case kStageGroups: return "cannot set groups for";
-    case kStageGid: return "cannot set group id for";
-    case kStageUid: return "cannot set user id for";
-    case kStageFds: return "cannot set up descriptors for";
-    default: return "cannot execute";
-  }
-}
-
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
   fd = -1;
-}
-
-// Everything the child needs, prepared before fork(): after it, only async-signal-safe calls.
-struct ChildSetup {
-  const char* path;
-  char* const* argv;
-  char* const* envp;
-  const char* dir;
-  bool drop;
-  uid_t uid;
-  gid_t gid;
-  int in_r, out_w, err_w;
-  int max_fd;  // for closing by hand where close_range() is missing (kernels before 5.9)
-};
-
-// Only async-signal-safe calls here: the parent may have other threads, whose locks are
-// copied held.
-[[noreturn]] void run_child(ChildSetup s) {
-  auto fail = [&](int stage) {
-    ChildFailure f{stage, errno};
-    (void)!::write(s.err_w, &f, sizeof f);
-    ::_exit(kExecFailedStatus);
-  };
-  ::setpgid(0, 0);
-  struct sigaction dfl{};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // SIGKILL etc fail: fine
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-
-  // Move our three descriptors above 2 first, so the dup2()s below cannot clobber one.
-  for (int* fd : {&s.in_r, &s.out_w, &s.err_w}) {
-    if (*fd > 2) continue;
-    int moved = ::fcntl(*fd, F_DUPFD_CLOEXEC, 3);
-    if (moved < 0) fail(kStageFds);
-    *fd = moved;
-  }
-  if (::dup2(s.in_r, 0) < 0 || ::dup2(s.out_w, 1) < 0 || ::dup2(s.out_w, 2) < 0)
-    fail(kStageFds);
-  // Nothing of ours but 0/1/2 reaches the program; err_w is close-on-exec and stays until
-  // exec succeeds or we report why it did not.
-  if (::close_range(s.err_w + 1, ~0U, 0) != 0)
-    for (int fd = s.err_w + 1; fd < s.max_fd; ++fd) ::close(fd);
-  if (s.err_w > 3 && ::close_range(3, s.err_w - 1, 0) != 0)
-    for (int fd = 3; fd < s.err_w; ++fd) ::close(fd);
-
-  if (s.drop) {
-    if (::setgroups(1, &s.gid) != 0) fail(kStageGroups);
-    if (::setgid(s.gid) != 0) fail(kStageGid);
-    if (::setuid(s.uid) != 0) fail(kStageUid);
-  }
-  if (s.dir[0] == '\0' || ::chdir(s.dir) != 0) (void)!::chdir("/");
-  ::execve(s.path, s.argv, s.envp);
-  fail(kStageExec);
-  ::_exit(kExecFailedStatus);  // not reached: fail() exits
 }
 
 // The message as the program reads it: trace headers, then LF line endings.
@@ -183,65 +111,131 @@ class SigpipeGuard {
   bool got_epipe_ = false;
 };
 
+// How the program ended, as supervise() reports it.
+struct End {
+  int wait_status = 0;
+  bool timed_out = false;  // killed at the time limit
+  std::string failure;     // the program never ran, or the launcher went: why
+};
+
+// The running program as supervise() sees it: forked by us, or by the launcher.
+class Watch {
+ public:
+  virtual ~Watch() = default;
+  // Readable when the program may have ended; -1: look every kExitPollTick.
+  virtual int fd() const = 0;
+  // Looks without blocking; true once the program has ended (`end` filled in).
+  virtual bool ended(End& end) = 0;
+  // Kills the program's process group and waits for its end.
+  virtual void kill_and_reap(End& end) = 0;
+};
+
+// A program this process forked: a pidfd (kernel 5.3 and later) and waitpid().
+class ProcessWatch final : public Watch {
+ public:
+  // pidfd_open() by syscall: glibc 2.36's <sys/pidfd.h> lacks C linkage for C++.
+  explicit ProcessWatch(pid_t pid)
+      : pid_(pid), pidfd_(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))) {}
+  ~ProcessWatch() override {
+    if (pidfd_ >= 0) ::close(pidfd_);
+  }
+  int fd() const override { return pidfd_; }
+  bool ended(End& end) override { return reap(WNOHANG, end); }
+  void kill_and_reap(End& end) override {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);  // in case setpgid had not happened yet
+    reap(0, end);
+  }
+
+ private:
+  bool reap(int flags, End& end) {
+    pid_t got;
+    do got = ::waitpid(pid_, &end.wait_status, flags);
+    while (got < 0 && errno == EINTR);
+    return got == pid_;
+  }
+  pid_t pid_;
+  int pidfd_;
+};
+
+// A program the launcher runs: its reply says how it ended.
+class LauncherWatch final : public Watch {
+ public:
+  explicit LauncherWatch(Launcher::Command& command) : command_(command) {}
+  int fd() const override { return command_.ready_fd(); }
+  bool ended(End& end) override {
+    auto reply = command_.result();
+    if (!reply) return false;
+    if (reply->kind == wire::Reply::Kind::exited) {
+      end.wait_status = reply->status;
+      end.timed_out = (reply->flags & wire::kTimedOut) != 0;
+    } else {
+      end.failure = reply->text.empty() ? "the launcher refused the command" : reply->text;
+    }
+    return true;
+  }
+  void kill_and_reap(End& end) override {
+    command_.kill();
+    pollfd p{command_.ready_fd(), POLLIN, 0};
+    (void)::poll(&p, 1, static_cast<int>(kKillReplyWait.count()));
+    if (!ended(end)) end.failure = "the launcher did not report the killed command's end";
+  }
+
+ private:
+  Launcher::Command& command_;
+};
+
 // The result of running the child to its end.
 struct RunResult {
-  bool timed_out = false;
-  int wait_status = 0;
+  End end;
   std::string output;  // at most kOutputLimit octets
   bool output_truncated = false;
 };
 
 // Feeds `input` to in_w and collects out_r until the child has exited and its output ended
 // (or kDrainAfterExit passed), or the deadline passed (then the group is killed).
-RunResult supervise(pid_t pid, int& in_w, int& out_r, std::string_view input,
+RunResult supervise(Watch& child, int& in_w, int& out_r, std::string_view input,
                     clock::time_point deadline) {
   RunResult r;
   SigpipeGuard sigpipe;
-  // pidfd_open() by syscall: glibc 2.36's <sys/pidfd.h> lacks C linkage for C++. -1 on
-  // kernels before 5.3: we tick instead.
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  const int child_fd = child.fd();
   bool exited = false;
   std::optional<clock::time_point> drain_until;
   char buf[16 * 1024];
 
-  auto reap = [&](int flags) {
-    int status = 0;
-    pid_t got;
-    do got = ::waitpid(pid, &status, flags);
-    while (got < 0 && errno == EINTR);
-    if (got == pid) {
-      exited = true;
-      r.wait_status = status;
-      drain_until = clock::now() + kDrainAfterExit;
-      close_fd(in_w);  // nobody reads it any more
-    }
+  auto look = [&](bool block) {
+    if (block)
+      child.kill_and_reap(r.end);
+    else if (!child.ended(r.end))
+      return;
+    exited = true;
+    drain_until = clock::now() + kDrainAfterExit;
+    close_fd(in_w);  // nobody reads it any more
   };
 
   while (!(exited && out_r < 0)) {
     auto now = clock::now();
     if (!exited && now >= deadline) {
-      ::kill(-pid, SIGKILL);
-      ::kill(pid, SIGKILL);  // in case setpgid had not happened yet
-      reap(0);
-      r.timed_out = true;
+      look(true);
+      r.end.timed_out = true;
       break;
     }
     if (exited && drain_until && now >= *drain_until) break;
 
     std::array<pollfd, 3> fds{};
     nfds_t n = 0;
-    int in_i = -1, out_i = -1, pid_i = -1;
+    int in_i = -1, out_i = -1, child_i = -1;
     if (in_w >= 0) { in_i = static_cast<int>(n); fds[n++] = {in_w, POLLOUT, 0}; }
     if (out_r >= 0) { out_i = static_cast<int>(n); fds[n++] = {out_r, POLLIN, 0}; }
-    if (pidfd >= 0 && !exited) { pid_i = static_cast<int>(n); fds[n++] = {pidfd, POLLIN, 0}; }
+    if (child_fd >= 0 && !exited) { child_i = static_cast<int>(n); fds[n++] = {child_fd, POLLIN, 0}; }
     auto until = exited ? *drain_until : deadline;
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now) +
                 std::chrono::milliseconds(1);
-    if (pidfd < 0 && !exited && wait > kExitPollTick) wait = kExitPollTick;
+    if (child_fd < 0 && !exited && wait > kExitPollTick) wait = kExitPollTick;
     int ready = ::poll(fds.data(), n, static_cast<int>(wait.count()));
     if (ready < 0 && errno != EINTR) break;  // cannot happen with valid descriptors
     if (ready <= 0) {
-      if (pidfd < 0 && !exited) reap(WNOHANG);
+      if (child_fd < 0 && !exited) look(false);
       continue;
     }
 
@@ -267,15 +261,9 @@ RunResult supervise(pid_t pid, int& in_w, int& out_r, std::string_view input,
         close_fd(out_r);
       }
     }
-    if (pid_i >= 0 && fds[pid_i].revents) reap(WNOHANG);
+    if (child_i >= 0 && fds[child_i].revents) look(false);
   }
-  if (!exited && !r.timed_out) {
-    // Only if poll() failed: do not leave a child behind.
-    ::kill(-pid, SIGKILL);
-    ::kill(pid, SIGKILL);
-    reap(0);
-  }
-  if (pidfd >= 0) ::close(pidfd);
+  if (!exited && !r.end.timed_out) look(true);  // only if poll() failed: leave no child behind
   return r;
 }
 
@@ -284,16 +272,6 @@ std::string with_output(std::string text, const std::string& output) {
   return text;
 }
 
-// The descriptor limit, for the child's fallback close loop (computed before fork()).
-// Bounded: a huge limit (systemd allows 2^30) would make that loop take seconds; the
-// daemon's descriptors sit low, and the loop only runs without close_range().
-int open_max() {
-  constexpr int kDefault = 1024;   // the usual soft limit
-  constexpr int kCeiling = 65536;
-  struct rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return kDefault;
-  return rl.rlim_cur > static_cast<rlim_t>(kCeiling) ? kCeiling : static_cast<int>(rl.rlim_cur);
-}
 
 }  // namespace
 
@@ -337,7 +315,7 @@ mail::Outcome outcome_of_exit(int status, std::string_view output) {
   return mail::Outcome::bounced(std::string(e->dsn), "local", with_output(text, out));
 }
 
-Pipe::Pipe(PipeOptions options) : options_(options) {}
+Pipe::Pipe(PipeOptions options, Launcher* launcher) : options_(options), launcher_(launcher) {}
 
 mail::Outcome Pipe::deliver(const PipeCommand& command, const PipeEnvelope& env,
                             std::string_view message) const {
@@ -350,7 +328,9 @@ mail::Outcome Pipe::deliver(const PipeCommand& command, const PipeEnvelope& env,
   const std::string input =
       stdin_text(env.sender, env.recipient, message, options_.trace_headers);
 
-  std::vector<std::string> env_strings = {
+  SpawnSpec spec;
+  spec.argv = command.argv;
+  spec.env = {
       std::string(kPath),
       "SENDER=" + std::string(env.sender),
       "RECIPIENT=" + std::string(env.recipient),
@@ -359,16 +339,10 @@ mail::Outcome Pipe::deliver(const PipeCommand& command, const PipeEnvelope& env,
       "EXTENSION=" + std::string(env.extension),
       "DOMAIN=" + std::string(env.domain),
   };
-  if (!env.home.empty()) env_strings.push_back("HOME=" + std::string(env.home));
-  std::vector<char*> envp, argv;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = command.argv;
-  for (auto& s : args) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  const std::string dir(env.home);
+  if (!env.home.empty()) spec.env.push_back("HOME=" + std::string(env.home));
+  spec.dir = std::string(env.home);
 
-  int in[2], out[2], err[2];
+  int in[2], out[2];
   if (::pipe2(in, O_CLOEXEC) != 0)
     return mail::Outcome::deferred("4.3.0", "local", std::string("pipe: ") + std::strerror(errno));
   if (::pipe2(out, O_CLOEXEC) != 0) {
@@ -376,55 +350,53 @@ mail::Outcome Pipe::deliver(const PipeCommand& command, const PipeEnvelope& env,
     ::close(in[0]), ::close(in[1]);
     return mail::Outcome::deferred("4.3.0", "local", std::string("pipe: ") + std::strerror(e));
   }
-  if (::pipe2(err, O_CLOEXEC) != 0) {
-    int e = errno;
-    ::close(in[0]), ::close(in[1]), ::close(out[0]), ::close(out[1]);
-    return mail::Outcome::deferred("4.3.0", "local", std::string("pipe: ") + std::strerror(e));
-  }
-  const bool drop = command.run_as && ::geteuid() == 0;
-  ChildSetup setup{args[0].c_str(), argv.data(), envp.data(), dir.c_str(), drop,
-                   drop ? command.run_as->uid : 0, drop ? command.run_as->gid : 0,
-                   in[0], out[1], err[1], open_max()};
-  const auto started = clock::now();
-  pid_t pid = ::fork();
-  if (pid == 0) run_child(setup);
-  int e = errno;
-  ::close(in[0]), ::close(out[1]), ::close(err[1]);
   int in_w = in[1], out_r = out[0];
-  if (pid < 0) {
-    ::close(in_w), ::close(out_r), ::close(err[0]);
-    return mail::Outcome::deferred("4.3.0", "local", std::string("fork: ") + std::strerror(e));
-  }
-  ::setpgid(pid, pid);  // as the child does: whichever runs first, the group exists
-
-  // The exec-error pipe closes on a successful exec, or carries why it failed.
-  ChildFailure failure{};
-  ssize_t got;
-  do got = ::read(err[0], &failure, sizeof failure);
-  while (got < 0 && errno == EINTR);
-  ::close(err[0]);
-  if (got == static_cast<ssize_t>(sizeof failure)) {
-    ::close(in_w), ::close(out_r);
-    int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  const auto started = clock::now();
+  std::unique_ptr<Launcher::Command> launched;
+  std::unique_ptr<Watch> watch;
+  if (launcher_ && command.run_as) {
+    // Not root: the launcher starts it as the user (launcher.hpp).
+    wire::RunRequest request{command.run_as->uid, command.run_as->gid,
+                             static_cast<std::uint32_t>(options_.time_limit.count()), spec.dir,
+                             spec.argv, spec.env};
+    auto run = launcher_->run(std::move(request), in[0], out[1], out[1]);
+    ::close(in[0]), ::close(out[1]);
+    if (!run) {
+      ::close(in_w), ::close(out_r);
+      return mail::Outcome::deferred("4.3.0", "local",
+                                     "cannot run " + spec.argv[0] + ": " + run.error().text);
     }
-    return mail::Outcome::deferred("4.3.5", "local",
-                                   std::string(stage_text(failure.stage)) + " " + args[0] + ": " +
-                                       std::strerror(failure.err));
+    launched = std::move(*run);
+    watch = std::make_unique<LauncherWatch>(*launched);
+  } else {
+    if (command.run_as && ::geteuid() == 0)
+      spec.run_as = SpawnSpec::Ids{command.run_as->uid, command.run_as->gid};
+    spec.in = in[0], spec.out = out[1], spec.err = out[1];
+    auto pid = spawn(spec);
+    ::close(in[0]), ::close(out[1]);
+    if (!pid) {
+      ::close(in_w), ::close(out_r);
+      const auto& f = pid.error();
+      const bool system = f.stage == SpawnFailure::pipe || f.stage == SpawnFailure::fork;
+      return mail::Outcome::deferred(system ? "4.3.0" : "4.3.5", "local", f.text(spec.argv[0]));
+    }
+    watch = std::make_unique<ProcessWatch>(*pid);
   }
 
   ::fcntl(in_w, F_SETFL, ::fcntl(in_w, F_GETFL) | O_NONBLOCK);
   ::fcntl(out_r, F_SETFL, ::fcntl(out_r, F_GETFL) | O_NONBLOCK);
-  RunResult r = supervise(pid, in_w, out_r, input, started + options_.time_limit);
+  RunResult r = supervise(*watch, in_w, out_r, input, started + options_.time_limit);
   close_fd(in_w);
   close_fd(out_r);
   const std::string output = command_output_text(r.output, r.output_truncated);
 
-  if (r.timed_out)
+  if (!r.end.failure.empty())
+    return mail::Outcome::deferred(launched ? "4.3.0" : "4.3.5", "local", r.end.failure);
+  if (r.end.timed_out)
     return mail::Outcome::deferred("4.3.0", "local",
                                    with_output("command time limit exceeded", output));
-  if (WIFSIGNALED(r.wait_status)) {
-    int sig = WTERMSIG(r.wait_status);
+  if (WIFSIGNALED(r.end.wait_status)) {
+    int sig = WTERMSIG(r.end.wait_status);
     const char* abbrev = ::sigabbrev_np(sig);
     return mail::Outcome::deferred(
         "4.3.0", "local",
@@ -432,7 +404,7 @@ mail::Outcome Pipe::deliver(const PipeCommand& command, const PipeEnvelope& env,
                         (abbrev ? std::string(" (SIG") + abbrev + ")" : std::string()),
                     output));
   }
-  return outcome_of_exit(WEXITSTATUS(r.wait_status), output);
+  return outcome_of_exit(WEXITSTATUS(r.end.wait_status), output);
 }
 
 }  // namespace tern::delivery

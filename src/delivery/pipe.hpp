@@ -6,7 +6,9 @@
 // signal mask, no descriptors but 0/1/2 (stdin the message, stdout and stderr one pipe we
 // read), HOME as its working directory (else /), and an environment of exactly SENDER,
 // RECIPIENT, USER, LOCAL, EXTENSION, DOMAIN, HOME (when known) and PATH=/usr/bin:/bin.
-// Running as root, it first takes the given gid (as its only group) and uid.
+// Running as root, it first takes the given gid (as its only group) and uid. Not running as
+// root but given a Launcher, the launcher's helper starts the program as that user
+// (launcher.hpp) and Tern still feeds its stdin and reads its output here.
 //
 // Input and output move concurrently under poll(), so a program that prints much before it
 // reads cannot deadlock us; a program that exits without reading its input is no error
@@ -28,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "delivery/launcher.hpp"
 #include "mail/outcome.hpp"
 
 namespace tern::delivery {
@@ -67,7 +70,7 @@ struct RunAs {
 
 struct PipeCommand {
   std::vector<std::string> argv;  // argv[0]: absolute path of the program
-  std::optional<RunAs> run_as;    // applied only when Tern runs as root
+  std::optional<RunAs> run_as;    // applied when Tern runs as root, or by the launcher
 };
 
 // The recipient as the command sees it in its environment.
@@ -83,7 +86,8 @@ struct PipeEnvelope {
 
 class Pipe {
  public:
-  explicit Pipe(PipeOptions options = {});
+  // With `launcher` (not owned), commands with a run_as start through it.
+  explicit Pipe(PipeOptions options = {}, Launcher* launcher = nullptr);
 
   // Runs `command` with `message` (CRLF line endings, as stored in the spool; the command
   // reads LF endings) on its standard input.
@@ -92,6 +96,7 @@ class Pipe {
 
  private:
   PipeOptions options_;
+  Launcher* launcher_;
 };
 
 }  // namespace tern::delivery

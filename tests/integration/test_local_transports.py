@@ -165,25 +165,3 @@ def test_star_mbox_transport_takes_every_domain_from_anyone(tern_factory):
     c = t.client()
     c.command("MAIL FROM:<sender@example.org>")
     assert c.command("RCPT TO:<x@[192.0.2.1]>")[0] == 554  # a literal is never ours
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
-def test_a_ternd_that_dropped_root_runs_programs_as_itself(pipe_dir):
-    root = Path(tempfile.mkdtemp(prefix="tern-pipe-priv-"))
-    root.chmod(0o755)  # the tern user must reach its directories
-    extra = f'[transport]\n"lists.test" = "pipe:{pipe_dir / "prog.sh"}"\n'
-    t = Tern(root, user="tern", extra=extra)
-    try:
-        t.start()
-        code, lines = send_message(t.client(), ["dev@lists.test"])
-        assert code == 250, lines
-        assert int(wait_file(pipe_dir / "uid")) == pwd.getpwnam("tern").pw_uid
-        t.wait_log("not running as root: commands and files run as the daemon's user")
-        t.wait_log("status=sent")
-        code, lines = send_message(t.client(), ["dev2@lists.test"])
-        assert code == 250, lines
-        log = t.wait_log("to=<dev2@lists.test>")
-        assert log.count("not running as root") == 1  # said once
-    finally:
-        t.stop()
-        shutil.rmtree(root, ignore_errors=True)
