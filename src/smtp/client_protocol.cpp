@@ -114,7 +114,10 @@ std::string dot_stuff(std::string_view message) {
   for (char c : message) {
     if (line_start && c == '.') out += '.';
     out += c;
-    line_start = c == '\n';
+    // A dot after a bare LF or a bare CR is stuffed too: a next hop that takes either as a
+    // line end (the SMTP smuggling class) must never see "<LF>.<CR><LF>" or "<CR>.<CR>"
+    // end the message early. Mail that came in by BDAT may hold such octets.
+    line_start = c == '\n' || c == '\r';
   }
   if (!out.empty() && !(out.size() >= 2 && out.ends_with("\r\n"))) out += "\r\n";
   out += ".\r\n";

@@ -71,6 +71,9 @@ TEST(DotStuff, Table) {
       {"a\r\n.b\r\n..c\r\n", "a\r\n..b\r\n...c\r\n.\r\n"},
       {"no final newline", "no final newline\r\n.\r\n"},
       {"x\r\n.", "x\r\n..\r\n.\r\n"},
+      // Bare line ends (from BDAT): the dot after them is stuffed as well.
+      {"a\n.\r\nb\r\n", "a\n..\r\nb\r\n.\r\n"},
+      {"a\r.\rb\r\n", "a\r..\rb\r\n.\r\n"},
   };
   for (auto& [in, want] : cases) EXPECT_EQ(dot_stuff(in), want) << in;
 }
