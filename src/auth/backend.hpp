@@ -45,6 +45,19 @@ class Backend {
     return verify(user, password);
   }
 
+  // The login, checked: on success the name the backend knows the user by, which the
+  // session then uses (sender ownership, logs); nullopt for a wrong user or password; an
+  // error when the backend failed. A backend that rewrites names (Dovecot's
+  // auth_username_format, realms) returns its canonical name, so "bob@other.example" typed
+  // by bob is bob, and owns only what bob owns. Default: verify, and the name as typed.
+  [[nodiscard]] virtual Result<std::optional<std::string>> authenticate(
+      std::string_view user, std::string_view password, const ClientContext& client) {
+    auto ok = verify(user, password, client);
+    if (!ok) return fail(ok.error().message);
+    if (!*ok) return std::optional<std::string>{};
+    return std::optional<std::string>(std::string(user));
+  }
+
   // Whether SCRAM-SHA-256 can succeed for any user (the session advertises it only then).
   // Cheap, no I/O.
   virtual bool supports_scram() const { return false; }

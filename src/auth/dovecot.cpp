@@ -51,7 +51,11 @@ std::string printable(std::string_view text) {
 }
 
 // What Dovecot answered to one AUTH request.
-enum class Answer { ok, fail, temp_fail };
+enum class Verdict { ok, fail, temp_fail };
+struct Answer {
+  Verdict verdict = Verdict::fail;
+  std::string user;  // OK's user= (unescaped), if any
+};
 
 bool has_param(const std::vector<std::string_view>& fields, std::string_view name) {
   return std::find(fields.begin() + 2, fields.end(), name) != fields.end();
@@ -192,12 +196,18 @@ Result<Answer> parse_reply(std::string_view line, unsigned id) {
   if (fields.size() < 2 || (fields[0] != "OK" && fields[0] != "FAIL"))
     return fail("unexpected reply " + printable(line));
   if (fields[1] != std::to_string(id)) return fail("reply to another request: " + printable(line));
+  Answer answer;
   if (fields[0] == "OK") {
     // nologin: the password is right but the user may not log in here (passdb extra field).
-    return has_param(fields, "nologin") ? Answer::fail : Answer::ok;
+    answer.verdict = has_param(fields, "nologin") ? Verdict::fail : Verdict::ok;
+    for (auto f : fields)
+      if (f.starts_with("user="))
+        if (auto name = dovecot_unescape(f.substr(5))) answer.user = *name;
+    return answer;
   }
-  if (has_param(fields, "temp") || has_param(fields, "code=temp_fail")) return Answer::temp_fail;
-  return Answer::fail;
+  if (has_param(fields, "temp") || has_param(fields, "code=temp_fail"))
+    answer.verdict = Verdict::temp_fail;
+  return answer;
 }
 
 // One request on `connection`: an error when the connection broke or spoke garbage (it must
@@ -335,11 +345,19 @@ Result<bool> DovecotBackend::verify(std::string_view user, std::string_view pass
 
 Result<bool> DovecotBackend::verify(std::string_view user, std::string_view password,
                                     const ClientContext& client) {
+  auto who = authenticate(user, password, client);
+  if (!who) return fail(who.error().message);
+  return who->has_value();
+}
+
+Result<std::optional<std::string>> DovecotBackend::authenticate(std::string_view user,
+                                                                std::string_view password,
+                                                                const ClientContext& client) {
   // PLAIN separates its fields with NUL: a name or password holding one cannot be sent,
   // and cannot be anyone's.
   if (user.empty() || user.find('\0') != std::string_view::npos ||
       password.find('\0') != std::string_view::npos)
-    return false;
+    return std::optional<std::string>{};
   const auto deadline = Clock::now() + options_.timeout;
   for (bool retried = false;; retried = true) {
     auto connection = take_idle();
@@ -352,9 +370,10 @@ Result<bool> DovecotBackend::verify(std::string_view user, std::string_view pass
     auto answer = request(*connection, options_, user, password, client, deadline);
     if (answer) {
       keep(std::move(connection));
-      if (*answer == Answer::temp_fail)
+      if (answer->verdict == Verdict::temp_fail)
         return fail("Dovecot auth socket " + options_.socket.string() + ": temporary failure");
-      return *answer == Answer::ok;
+      if (answer->verdict != Verdict::ok) return std::optional<std::string>{};
+      return std::optional<std::string>(answer->user.empty() ? std::string(user) : answer->user);
     }
     // An idle connection Dovecot had closed (a restart): the others are likely gone too.
     // Try once more on a new connection.

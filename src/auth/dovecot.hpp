@@ -60,6 +60,10 @@ class DovecotBackend final : public Backend {
   // them, and logs the client address with each attempt.
   [[nodiscard]] Result<bool> verify(std::string_view user, std::string_view password,
                                     const ClientContext& client) override;
+  // As verify, with Dovecot's name for the user: the user= field of its OK reply (after
+  // auth_username_format), or the name as typed when the reply has none.
+  [[nodiscard]] Result<std::optional<std::string>> authenticate(
+      std::string_view user, std::string_view password, const ClientContext& client) override;
 
   // The mechanisms Dovecot offers on this socket (its MECH lines), from a handshake on a
   // fresh connection. Blocking. For a check at startup and for `ternctl`.

@@ -321,7 +321,8 @@ asio::awaitable<void> Session::authenticate() {
   }
 
   // The password is checked: by the backend (PLAIN, LOGIN), or by SCRAM's proof already.
-  Result<bool> verdict = false;
+  // The name the backend knows the user by, or nullopt for a failed login.
+  Result<std::optional<std::string>> who = std::optional<std::string>{};
   if (auto* done = std::get_if<auth::Done>(&step)) {
     user = done->user;
     auth::ClientContext client;
@@ -340,29 +341,28 @@ asio::awaitable<void> Session::authenticate() {
       co_return;
     }
     auto check = [backend = security_->auth, c = std::move(*done), client] {
-      return backend->verify(c.user, c.password, client);
+      return backend->authenticate(c.user, c.password, client);
     };
     auto home = socket_.get_executor();
     // The session waits on the backend, not on the client: the deadline starts afresh.
     deadline_.expires_after(config_->limits.command_timeout);
-    verdict = co_await run_blocking<Result<bool>>(services_.blocking, home, std::move(check));
+    who = co_await run_blocking<Result<std::optional<std::string>>>(services_.blocking, home,
+                                                                    std::move(check));
   } else if (auto* ok = std::get_if<auth::Authenticated>(&step)) {
     user = ok->user;
-    verdict = true;
-  } else {
-    verdict = false;  // a wrong SCRAM proof: a failed password like any other
-  }
-  if (!verdict) {
+    who = std::optional<std::string>(user);
+  }  // else a wrong SCRAM proof: a failed password like any other
+  if (!who) {
     log::get("smtpd").error("warning: {}: SASL {} authentication backend failed: {}", client_name_,
-                            name, verdict.error().message);
+                            name, who.error().message);
     send(reply(454, "4.7.0", "Temporary authentication failure; try again later"), "AUTH");
     co_return;
   }
-  if (*verdict) {
-    auth_user_ = user;
+  if (who->has_value()) {
+    auth_user_ = **who;
     auth_method_ = name;
     log::get("smtpd").info("{}: SASL {} authentication succeeded, sasl_username={}", client_name_,
-                           name, log::printable(user));
+                           name, log::printable(auth_user_));
     send(reply(235, "2.7.0", "Authentication successful"), "AUTH");
     co_return;
   }

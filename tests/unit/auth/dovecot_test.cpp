@@ -173,6 +173,26 @@ TEST(AuthDovecot, SendsTheHandshakeAndOneRequestLine) {
             }));
 }
 
+TEST(AuthDovecot, AuthenticateReturnsDovecotsNameForTheUser) {
+  struct Case {
+    const char* reply;
+    std::optional<std::string> who;
+  };
+  const Case cases[] = {
+      {"OK\t{id}\tuser=bob\n", "bob"},  // auth_username_format=%Ln dropped the domain
+      {"OK\t{id}\n", "Bob@Tenant-B.example"},  // no user=: the name as typed
+      {"OK\t{id}\tuser=b\001to\n", "b\to"},   // unescaped (\001t is a tab)
+      {"FAIL\t{id}\tuser=bob\n", std::nullopt},
+  };
+  for (const auto& c : cases) {
+    FakeDovecot fake(answering(c.reply));
+    auto backend = backend_for(fake);
+    auto who = backend.authenticate("Bob@Tenant-B.example", "pw", ClientContext{});
+    ASSERT_TRUE(who) << c.reply;
+    EXPECT_EQ(*who, c.who) << c.reply;
+  }
+}
+
 TEST(AuthDovecot, RequestLinesCarryOnlyWhatIsKnownAndEscapeValues) {
   struct Case {
     const char* name;
