@@ -445,7 +445,7 @@ void Session::request_stop() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->stop_requested_ = true;
     boost::system::error_code ignored;
-    if (self->idle_) self->socket_.cancel(ignored);
+    if (self->idle_ || self->handshaking_) self->socket_.cancel(ignored);
     self->pause_timer_.cancel();  // a failed AUTH's delay ends now
   });
 }

@@ -121,6 +121,7 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   bool reject_logged_ = false;   // the next error reply was logged by log_reject
   bool not_an_error_ = false;    // the next error reply does not count toward limits.errors
   bool idle_ = false;            // waiting for a command: may be ended at once
+  bool handshaking_ = false;     // in a TLS handshake: may be ended at once too
   bool stop_requested_ = false;  // the server is shutting down
   std::uint32_t errors_ = 0;
   std::vector<std::pair<std::string, std::uint32_t>> counts_;  // per verb, in first-use order

@@ -166,8 +166,10 @@ asio::awaitable<bool> Session::handshake() {
   deadline_.expires_after(config_->limits.command_timeout);
   // No structured binding and no co_await inside a condition: g++ 12 miscompiles both
   // in some coroutines.
+  handshaking_ = true;
   std::tuple<boost::system::error_code> result =
       co_await tls_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+  handshaking_ = false;
   boost::system::error_code ec = std::get<0>(result);
   if (ec) {
     log::get("smtpd").info("SSL_accept error from {}: {}", client_name_,
