@@ -1,7 +1,8 @@
 // The control socket: how ternctl asks a running ternd to change the queue (RocksDB lets
 // only one process write the spool). A unix stream socket at <spool.path>/control.sock,
 // mode 0600; one request line, one reply line: "delete ID" → "ok" | "not found";
-// "hold ID", "release ID", "flush ID", "flush", "flush-domain DOMAIN" → "ok N" | "not found".
+// "hold ID", "release ID", "flush ID", "flush", "flush-domain DOMAIN" → "ok N" | "not found";
+// "reload" (as SIGHUP) → "ok" | "error WHAT" (the problems, "; "-separated).
 // Reading the queue needs no daemon: ternctl opens the spool read-only.
 #pragma once
 

@@ -11,6 +11,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <functional>
 #include <optional>
 
 #include "core/log.hpp"
@@ -22,6 +23,13 @@ using stream = asio::local::stream_protocol;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // A request line longer than this is not one of ours.
 constexpr std::size_t max_request = 256;
+
+// A multi-line error as one reply line: "a\nb" → "a; b".
+std::string one_line(std::string text) {
+  for (std::size_t at = text.find('\n'); at != std::string::npos; at = text.find('\n', at))
+    text.replace(at, 1, "; ");
+  return text;
+}
 
 // Calls `start(done)`, where done(T) may run on any thread, and resumes on `socket`'s
 // executor with the value.
@@ -40,6 +48,7 @@ struct ControlServer::Impl {
   asio::io_context& ioc;
   queue::Scheduler& scheduler;
   std::string path;
+  std::function<Status()> reload;
   stream::acceptor acceptor{ioc};
 
   asio::awaitable<void> serve(stream::socket socket) {
@@ -64,6 +73,10 @@ struct ControlServer::Impl {
                   : verb == "release" ? queue::Scheduler::Command::release
                                       : queue::Scheduler::Command::flush_message;
       }
+    } else if (verb == "reload" && arg.empty()) {
+      // Blocking (files are read), but short and rare: the queue thread may wait for it.
+      auto done = reload();
+      reply = done ? "ok" : "error " + one_line(done.error().message);
     } else if (verb == "flush" && arg.empty()) {
       command = queue::Scheduler::Command::flush_all;
     } else if (verb == "flush-domain" && !arg.empty()) {
@@ -90,8 +103,8 @@ struct ControlServer::Impl {
 };
 
 ControlServer::ControlServer(asio::io_context& ioc, queue::Scheduler& scheduler,
-                             std::string path)
-    : impl_(std::make_unique<Impl>(Impl{ioc, scheduler, std::move(path)})) {}
+                             std::string path, std::function<Status()> reload)
+    : impl_(std::make_unique<Impl>(Impl{ioc, scheduler, std::move(path), std::move(reload)})) {}
 
 ControlServer::~ControlServer() { stop(); }
 

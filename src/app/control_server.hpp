@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -12,7 +13,9 @@ namespace tern::app {
 
 class ControlServer {
  public:
-  ControlServer(boost::asio::io_context& ioc, queue::Scheduler& scheduler, std::string path);
+  // `reload` re-reads the configuration and tables (as SIGHUP does) for "reload" requests.
+  ControlServer(boost::asio::io_context& ioc, queue::Scheduler& scheduler, std::string path,
+                std::function<Status()> reload);
   ~ControlServer();
   Status start();
   void stop();

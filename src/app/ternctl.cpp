@@ -259,8 +259,30 @@ int queue_command(const config::Config& c, const std::string& verb, const std::s
   return 0;
 }
 
-// `ternctl aliases check`: reads the tables the configuration names, as ternd does at
-// start and on SIGHUP (what newaliases is to Postfix, without a database to build).
+// Asks a running ternd to reload its configuration and tables (as SIGHUP does). `quiet`:
+// say nothing when no daemon runs (aliases check works without one).
+int reload_daemon(const config::Config& c, bool quiet) {
+  auto asked = app::control_request(app::control_socket_path(c.spool_path), "reload");
+  if (!asked) {
+    std::cerr << "ternctl: " << asked.error().message << "\n";
+    return ex_software;
+  }
+  if (!*asked) {
+    if (quiet) return 0;
+    std::cerr << "ternctl: ternd is not running (no control socket in " << c.spool_path << ")\n";
+    return ex_unavailable;
+  }
+  if (**asked == "ok") {
+    std::cout << "ternd reloaded its configuration and tables\n";
+    return 0;
+  }
+  std::cerr << "ternctl: reload refused, ternd keeps what it had: " << **asked << "\n";
+  return ex_config;
+}
+
+// `ternctl aliases check` (and `newaliases`): reads the tables the configuration names, as
+// ternd does at start and on SIGHUP, then has a running ternd take them: what newaliases is
+// to Postfix, without a database to build.
 // `ternctl aliases expand ADDRESS`: where mail for ADDRESS would go.
 int aliases_command(const config::Config& config, bool expand, const std::string& address) {
   auto tables = route::load_tables(config);
@@ -278,7 +300,7 @@ int aliases_command(const config::Config& config, bool expand, const std::string
                                                        : "none listed"))
               << ((*tables)->users_maildirs().empty() ? "" : " and those with a Maildir")
               << "\n";
-    return 0;
+    return reload_daemon(config, /*quiet=*/true);
   }
   auto a = mail::parse_mailbox(address, /*allow_utf8=*/true);
   if (!a) {
@@ -341,8 +363,18 @@ int main(int argc, char** argv) {
   std::string address;
   auto* aliases_expand = aliases->add_subcommand("expand", "show where mail for an address goes");
   aliases_expand->add_option("address", address, "recipient address")->required();
+  auto* reload = cli.add_subcommand("reload", "have ternd re-read its configuration and tables");
+  // Called as "newaliases" (a symlink), ternctl is "ternctl aliases check".
+  std::vector<std::string> args(argv, argv + argc);
+  std::string_view self = args[0];
+  if (self.substr(self.rfind('/') + 1) == "newaliases") {
+    args.resize(1);
+    args.insert(args.end(), {"aliases", "check"});
+  }
+  std::vector<char*> arg_ptrs;
+  for (auto& a : args) arg_ptrs.push_back(a.data());
   try {
-    cli.parse(argc, argv);
+    cli.parse(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
   } catch (const CLI::ParseError& e) {
     int rc = cli.exit(e);
     return rc == 0 ? 0 : ex_usage;
@@ -353,6 +385,7 @@ int main(int argc, char** argv) {
     std::cerr << config.error().message << "\n";
     return ex_config;
   }
+  if (*reload) return reload_daemon(**config, /*quiet=*/false);
   if (*aliases_check) return aliases_command(**config, false, "");
   if (*aliases_expand) return aliases_command(**config, true, address);
   if (*list) return queue_list(**config, json);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "app/control.hpp"
@@ -94,30 +95,32 @@ void log_table_warnings(const route::Tables& tables) {
 // SIGHUP: a new configuration and the routing tables it names (aliases, virtual maps,
 // users) replace the old ones whole, or not at all (errors are logged and the old ones
 // stay). Listeners, the spool path and the user need a restart.
-void reload(config::Current& current, route::CurrentTables& current_tables,
-            inbound::CurrentSecurity& current_security) {
+// Serializes reloads: SIGHUP (the signal thread) and `ternctl reload` (the control socket,
+// on the queue thread) may ask at the same time.
+std::mutex reload_mutex;
+
+Status reload(config::Current& current, route::CurrentTables& current_tables,
+              inbound::CurrentSecurity& current_security) {
+  std::lock_guard lock(reload_mutex);
   auto& lg = log::get("master");
   auto old = current.get();
+  auto refuse = [&](const std::string& why) -> Status {
+    lg.error("reload failed; keeping the running configuration:\n{}", why);
+    return fail(why);
+  };
   auto fresh = config::load(old->source);
-  if (!fresh) {
-    lg.error("reload failed; keeping the running configuration:\n{}", fresh.error().message);
-    return;
-  }
+  if (!fresh) return refuse(fresh.error().message);
   auto tables = route::load_tables(**fresh);
-  if (!tables) {
-    lg.error("reload failed; keeping the running configuration:\n{}", tables.error().message);
-    return;
-  }
+  if (!tables) return refuse(tables.error().message);
   auto security = app::build_security(**fresh);
-  if (!security) {
-    lg.error("reload failed; keeping the running configuration:\n{}", security.error().message);
-    return;
-  }
+  if (!security) return refuse(security.error().message);
   log_table_warnings(**tables);
   auto& c = **fresh;
   bool listeners_same = c.listeners.size() == old->listeners.size();
   for (std::size_t i = 0; listeners_same && i < c.listeners.size(); ++i)
-    listeners_same = c.listeners[i].address == old->listeners[i].address;
+    listeners_same = c.listeners[i].address == old->listeners[i].address &&
+                     c.listeners[i].kind == old->listeners[i].kind &&
+                     c.listeners[i].auth == old->listeners[i].auth;
   if (!listeners_same || c.spool_path != old->spool_path || c.user != old->user)
     lg.warn("reload: listener, spool.path and server.user changes take effect at restart");
   log::setup(c.log_level);
@@ -125,6 +128,7 @@ void reload(config::Current& current, route::CurrentTables& current_tables,
   current_tables.set(std::move(*tables));
   current_security.set(std::move(*security));
   lg.info("reloaded configuration {}", old->source);
+  return {};
 }
 
 int run(std::shared_ptr<const config::Config> config,
@@ -200,7 +204,8 @@ int run(std::shared_ptr<const config::Config> config,
   app::SpoolIngress ingress(*spool, scheduler);
   notifier.attach(ingress);
 
-  app::ControlServer control(queue_ioc, scheduler, app::control_socket_path(config->spool_path));
+  app::ControlServer control(queue_ioc, scheduler, app::control_socket_path(config->spool_path),
+                             [&] { return reload(current, current_tables, current_security); });
   if (auto st = control.start(); !st) {
     lg.critical("{}", st.error().message);
     return 1;
@@ -234,7 +239,7 @@ int run(std::shared_ptr<const config::Config> config,
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        reload(current, current_tables, current_security);
+        (void)reload(current, current_tables, current_security);
         wait_signal();
         return;
       }

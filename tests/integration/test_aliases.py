@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import TERND, send_message
+from conftest import TERNCTL, TERND, send_message
 from test_local_transports import pipe_dir, wait_file  # noqa: F401 (the fixture)
 from test_relay_out import SINK_HOST, capture  # noqa: F401 (the fixture)
 
@@ -201,6 +201,31 @@ def test_sighup_applies_a_changed_alias_file(tern_factory):
     t.proc.send_signal(signal.SIGHUP)
     t.wait_log("reloaded configuration")
     assert rcpt(t, "support@example.test")[0] == 250
+
+
+def test_newaliases_makes_the_running_ternd_take_the_new_aliases(tern_factory, tmp_path):
+    t = route_config(tern_factory(), aliases="sales: alice\n", users="alice\nbob\n").start()
+    assert rcpt(t, "support@example.test")[0] == 550
+    (t.root / "aliases").write_text("sales: alice\nsupport: bob\n")
+    # What an admin types after editing /etc/aliases: newaliases (ternctl by another name).
+    newaliases = tmp_path / "newaliases"
+    newaliases.symlink_to(TERNCTL)
+    r = subprocess.run([str(newaliases)], env={**os.environ, "TERN_CONFIG": str(t.config)},
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "2 aliases, 0 virtual aliases, users: 2\nternd reloaded its configuration and tables\n"
+    assert rcpt(t, "support@example.test")[0] == 250
+    # A broken file: newaliases says where, and ternd keeps the tables it had.
+    (t.root / "aliases").write_text("sales: alice\nbroken\n")
+    r = t.ctl("aliases", "check", check=False)
+    assert r.returncode == 78 and f"{t.root / 'aliases'}:2:" in r.stderr, r.stderr
+    assert rcpt(t, "support@example.test")[0] == 250
+    # ternctl reload asks the same of ternd, and reports a refusal.
+    r = t.ctl("reload", check=False)
+    assert r.returncode == 78 and "reload refused" in r.stderr and ":2:" in r.stderr, r.stderr
+    t.stop()
+    r = t.ctl("reload", check=False)
+    assert r.returncode == 69 and "ternd is not running" in r.stderr, r.stderr
 
 
 def test_ternctl_aliases_check_and_expand(tern_factory):
