@@ -228,6 +228,7 @@ class TernDaemon:
             f'address = "{LOOPBACK}:{self.port}"',
             "[domains]",
             'local = ["localhost"]',
+            "catch_all = true",
             "[delivery.maildir]",
             f'root = "{d}/mail"',
             "[relay]",

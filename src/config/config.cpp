@@ -667,6 +667,22 @@ void check_whole(const toml::table& root, Config& c, Problems& problems) {
   if (c.route.catch_all && c.route.users_maildirs)
     problems.add(1, "domains.catch_all = true accepts every local part, so "
                     "domains.users_maildirs would do nothing: remove one of them");
+  // "A catch-all is explicit": a domain that takes mail into mailboxes must say which local
+  // parts exist, or that all do. Accepting every local part by default would make an
+  // LMTP domain bounce unknown users after the 250 (backscatter) and a Maildir domain
+  // file mail for any typo, as Postfix's local_recipient_maps exists to prevent.
+  auto mailbox_kind = [](const Transport& t) {
+    return t.kind == TransportKind::maildir || t.kind == TransportKind::mbox ||
+           t.kind == TransportKind::lmtp;
+  };
+  bool has_mailboxes = !c.local_domains.empty() ||
+                       (c.default_transport && mailbox_kind(*c.default_transport));
+  for (auto& [d, t] : c.transports) has_mailboxes |= mailbox_kind(t);
+  if (has_mailboxes && c.route.users_file.empty() && !c.route.users_maildirs && !c.route.catch_all)
+    problems.add(1, "which local parts exist in the mailbox domains? set domains.users (a file "
+                    "of users), domains.users_maildirs = true, or domains.catch_all = true "
+                    "(every local part; unknown users then get mailboxes or bounce, instead of "
+                    "550 5.1.1 at RCPT)");
   if (c.route.users_maildirs && c.maildir_root.empty())
     problems.add(1, "domains.users_maildirs needs delivery.maildir.root (where the Maildirs are)");
   if (needs_maildir && c.maildir_root.empty())

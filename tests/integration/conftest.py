@@ -74,6 +74,7 @@ user = "{user}"
 path = "{self.spool}"
 [domains]
 local = ["localhost", "example.test"]
+catch_all = true
 [delivery.maildir]
 root = "{self.mail}"
 [relay]

@@ -32,7 +32,7 @@ def route_config(t, aliases=None, virtual=None, users=None, extra=""):
         route += f'virtual_alias_maps = ["{t.root / "virtual"}"]\n'
     if users is not None:
         (t.root / "users").write_text(users)
-        text = text.replace('local = ["localhost", "example.test"]',
+        text = text.replace('local = ["localhost", "example.test"]\ncatch_all = true',
                             f'local = ["localhost", "example.test"]\nusers = "{t.root / "users"}"')
     t.config.write_text(text + route)
     return t
@@ -266,8 +266,8 @@ def test_virtual_alias_does_not_open_a_relay(tern_factory):
 def test_users_with_a_domain_and_users_with_a_maildir(tern_factory):
     t = route_config(tern_factory(), users="alice\nbob@example.test\n")
     t.config.write_text(t.config.read_text().replace(
-        'local = ["localhost", "example.test"]',
-        'local = ["localhost", "example.test"]\nusers_maildirs = true', 1))
+        'local = ["localhost", "example.test"]\n',
+        'local = ["localhost", "example.test"]\nusers_maildirs = true\n', 1))
     (t.mail / "localhost" / "dave").mkdir(parents=True)  # a Maildir made by an admin tool
     t.start()
     assert rcpt(t, "alice@localhost")[0] == 250  # a bare local part: every mailbox domain

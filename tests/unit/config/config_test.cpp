@@ -21,6 +21,7 @@ address = "127.0.0.1:2525"
 address = "[::1]:2525"
 [domains]
 local = ["localhost", "Example.TEST", "bücher.example"]
+catch_all = true
 [delivery.maildir]
 root = "var/mail"
 [relay]
@@ -48,7 +49,7 @@ TEST(Config, UnknownKeysAreErrorsWithFileAndLine) {
   std::string path = write_temp(std::string(example) + "[limits]\nrecipient = 5\n");
   auto c = load(path);
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.error().message.find(path + ":17: unknown setting 'limits.recipient'"),
+  EXPECT_NE(c.error().message.find(path + ":18: unknown setting 'limits.recipient'"),
             std::string::npos)
       << c.error().message;
 }
@@ -80,9 +81,9 @@ TEST(Config, ValuesOutsideTheirRangeAreErrors) {
   auto c = load(path);
   ASSERT_FALSE(c.ok());
   const auto& m = c.error().message;
-  EXPECT_NE(m.find(path + ":17: limits.message_size must be"), std::string::npos) << m;
-  EXPECT_NE(m.find(path + ":18: limits.errors must be"), std::string::npos) << m;
-  EXPECT_NE(m.find(path + ":19: limits.recipients must be"), std::string::npos) << m;
+  EXPECT_NE(m.find(path + ":18: limits.message_size must be"), std::string::npos) << m;
+  EXPECT_NE(m.find(path + ":19: limits.errors must be"), std::string::npos) << m;
+  EXPECT_NE(m.find(path + ":20: limits.recipients must be"), std::string::npos) << m;
 }
 
 TEST(Config, SizesAndDurations) {
@@ -103,7 +104,7 @@ TEST(Config, DnsTimeout) {
   std::string path = write_temp(std::string(example) + "[dns]\ntimeout = 0\n");
   c = load(path);
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.error().message.find(path + ":17: dns.timeout must be 1 second to 10 minutes"),
+  EXPECT_NE(c.error().message.find(path + ":18: dns.timeout must be 1 second to 10 minutes"),
             std::string::npos)
       << c.error().message;
 }

@@ -15,6 +15,14 @@ namespace tern::config {
 namespace {
 
 // A configuration whose last lines (from line 9 on) are `tail`.
+// Mailbox domains must say which local parts exist: these tests take every one.
+std::string with_catch_all(std::string tail) {
+  auto at = tail.find("[domains]\n");
+  // Appended, so the line numbers of `tail` stay as the tests expect them.
+  if (at == std::string::npos) return tail + "\n[domains]\ncatch_all = true\n";
+  return tail.insert(at + 10, "catch_all = true\n");
+}
+
 Result<std::shared_ptr<const Config>> load_text(const std::string& tail) {
   static int n = 0;
   auto path = std::filesystem::temp_directory_path() /
@@ -23,7 +31,7 @@ Result<std::shared_ptr<const Config>> load_text(const std::string& tail) {
   std::ofstream(path) << "[server]\nhostname = \"mx.example.test\"\n[spool]\npath = \"s\"\n"
                          "[[listener]]\naddress = \"127.0.0.1:2525\"\n"
                          "[delivery.maildir]\nroot = \"m\"\n"
-                      << tail;
+                      << with_catch_all(tail);
   auto c = load(path.string());
   std::filesystem::remove(path);
   return c;

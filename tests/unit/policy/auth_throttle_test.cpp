@@ -114,7 +114,7 @@ TEST(AuthThrottle, ClientsAreIndependent) {
   EXPECT_FALSE(throttle.blocked("2001:db8::1", s, t0));
 }
 
-TEST(AuthThrottle, MemoryIsBoundedByForgettingTheLeastRecent) {
+TEST(AuthThrottle, MemoryIsBoundedByForgettingTheLeastRecentUnblocked) {
   const auto s = settings(1s, 2, 3600s);
   AuthThrottle throttle;
   throttle.failed("198.51.100.1", s, t0);
@@ -124,8 +124,9 @@ TEST(AuthThrottle, MemoryIsBoundedByForgettingTheLeastRecent) {
   for (std::size_t i = 1; i < AuthThrottle::max_clients; ++i)
     throttle.failed("client-" + std::to_string(i), s, t0 + std::chrono::milliseconds(i));
   const auto later = t0 + 200s;
-  throttle.failed("203.0.113.1", s, later);  // the table is full: the older half goes
-  EXPECT_FALSE(throttle.blocked("198.51.100.1", s, later));
+  throttle.failed("203.0.113.1", s, later);  // the table is full: the older half goes ...
+  // ... but not a blocked client: a flood of new addresses must not unblock it.
+  EXPECT_TRUE(throttle.blocked("198.51.100.1", s, later));
   EXPECT_EQ(throttle.failed("client-1", s, later).failures, 1u);
   const std::string recent = "client-" + std::to_string(AuthThrottle::max_clients - 1);
   EXPECT_EQ(throttle.failed(recent, s, later).failures, 2u);

@@ -30,6 +30,13 @@ class TablesTest : public ::testing::Test {
     return p.string();
   }
 
+  // Mailbox domains must say which local parts exist: all of them, unless the test says.
+  static std::string users_or_all(const std::string& domains) {
+    if (domains.find("users") != std::string::npos || domains.find("catch_all") != std::string::npos)
+      return domains;
+    return domains + "catch_all = true\n";
+  }
+
   Result<std::shared_ptr<const config::Config>> config(const std::string& route,
                                                        const std::string& domains = "",
                                                        const std::string& maildir_root = "m") {
@@ -37,7 +44,8 @@ class TablesTest : public ::testing::Test {
                       "[server]\nhostname = \"mx.example.test\"\n[spool]\npath = \"s\"\n"
                       "[[listener]]\naddress = \"127.0.0.1:2525\"\n"
                       "[delivery.maildir]\nroot = \"" + maildir_root + "\"\n"
-                      "[domains]\nlocal = [\"example.test\"]\n" + domains + "[route]\n" + route);
+                      "[domains]\nlocal = [\"example.test\"]\n" + users_or_all(domains) +
+                          "[route]\n" + route);
     return config::load(path);
   }
 
@@ -74,7 +82,7 @@ TEST_F(TablesTest, Defaults) {
   EXPECT_FALSE(r.allow_include_commands);
   EXPECT_FALSE(r.allow_include_files);
   EXPECT_TRUE(r.users_file.empty());
-  EXPECT_FALSE(r.catch_all);
+  EXPECT_TRUE(r.catch_all);  // said by config(): a mailbox domain must say it
   EXPECT_EQ(r.default_privs, "nobody");
   auto t = load_tables(**c);
   ASSERT_TRUE(t.ok());
@@ -82,6 +90,16 @@ TEST_F(TablesTest, Defaults) {
   auto d = (*t)->expander().expand(addr("anyone@example.test"));
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->size(), 1u);
+}
+
+TEST_F(TablesTest, AMailboxDomainMustSayWhichLocalPartsExist) {
+  auto c = config("", "users_maildirs = false\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("which local parts exist in the mailbox domains? set "
+                                   "domains.users (a file of users), domains.users_maildirs = "
+                                   "true, or domains.catch_all = true"),
+            std::string::npos)
+      << c.error().message;
 }
 
 TEST_F(TablesTest, BadValuesAreFileLineErrors) {
