@@ -85,7 +85,17 @@ Result<std::unique_ptr<delivery::Launcher>> start_launcher(const config::Config&
   if (::geteuid() != 0) return std::unique_ptr<delivery::Launcher>();
   const passwd* pw = ::getpwnam(c.user.c_str());
   if (!pw || pw->pw_uid == 0) return std::unique_ptr<delivery::Launcher>();
-  return delivery::Launcher::start();
+  // Whom the helper may act as besides ordinary accounts, fixed now: the users the
+  // configuration names and the owners of the alias files (a list manager's "list").
+  delivery::LauncherPolicy policy;
+  for (const std::string& name : {c.local_delivery.pipe_user, c.route.default_privs})
+    if (const passwd* u = ::getpwnam(name.c_str()); u && u->pw_uid != 0)
+      policy.named_uids.insert(u->pw_uid);
+  for (const std::string& file : c.route.alias_files) {
+    struct stat st{};
+    if (::stat(file.c_str(), &st) == 0 && st.st_uid != 0) policy.named_uids.insert(st.st_uid);
+  }
+  return delivery::Launcher::start(policy);
 }
 
 void log_table_warnings(const route::Tables& tables) {

@@ -44,8 +44,12 @@ bool wait_readable(int fd, std::chrono::milliseconds timeout) {
 }
 
 // The forked child: becomes the helper and never returns.
-[[noreturn]] void become_helper(int sock) {
+[[noreturn]] void become_helper(int sock, const LauncherPolicy& policy) {
   ::prctl(PR_SET_NAME, kProcessName);
+  // A session of its own: no controlling terminal (a root shell's, when ternd runs in the
+  // foreground) that a command could open and push keystrokes into (TIOCSTI).
+  ::setsid();
+  ::signal(SIGCHLD, SIG_DFL);  // waitpid must see the children
   // Stopping is ternd's: SIGTERM from a terminal or systemd's cgroup kill leaves the helper
   // serving until ternd has drained and closed the socket.
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) ::signal(sig, SIG_IGN);
@@ -58,7 +62,7 @@ bool wait_readable(int fd, std::chrono::milliseconds timeout) {
     ::close(sock);
   }
   ::close_range(kSock + 1, ~0U, 0);
-  serve_launcher(kSock);
+  serve_launcher(kSock, policy);
 }
 
 }  // namespace
@@ -78,7 +82,7 @@ struct Launcher::Pending {
   int fd = -1;                       // a descriptor that came with the reply
 };
 
-Result<std::unique_ptr<Launcher>> Launcher::start() {
+Result<std::unique_ptr<Launcher>> Launcher::start(const LauncherPolicy& policy) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     return fail(std::string("launcher: socketpair: ") + std::strerror(errno));
@@ -90,7 +94,7 @@ Result<std::unique_ptr<Launcher>> Launcher::start() {
   }
   if (pid == 0) {
     ::close(sv[0]);
-    become_helper(sv[1]);
+    become_helper(sv[1], policy);
   }
   ::close(sv[1]);
   return std::unique_ptr<Launcher>(new Launcher(sv[0], pid));
@@ -107,12 +111,10 @@ Launcher::~Launcher() {
   ::close(sock_);
   auto deadline = std::chrono::steady_clock::now() + kExitWait;
   int status;
+  // ternd is no longer root: it cannot signal the helper, only wait a bounded time. A
+  // helper still busy leaves on its own when it reads the end of the socket.
   while (::waitpid(pid_, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
-    }
+    if (std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }

@@ -55,7 +55,8 @@ class Launcher {
  public:
   // Forks the helper. Call as root, while the process has no other thread (the child goes on
   // running this program's code after fork()), and before dropping root.
-  static Result<std::unique_ptr<Launcher>> start();
+  // `policy`: whom the helper may act as, fixed from now on.
+  static Result<std::unique_ptr<Launcher>> start(const LauncherPolicy& policy);
   // Closes the socket; the helper cleans up and exits, and is reaped here.
   ~Launcher();
   Launcher(const Launcher&) = delete;

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <poll.h>
 #include <sys/fsuid.h>
 #include <sys/socket.h>
@@ -31,6 +32,11 @@ using wire::Reply;
 
 // Without a pidfd (kernel before 5.3), how often to look whether a command has exited.
 constexpr std::chrono::milliseconds kReapTick{50};
+// Commands and dot-locks at once: ternd runs at most a few deliveries in parallel (its
+// delivery threads), so these bounds only stop a compromised ternd from exhausting the
+// machine through root's process and file limits.
+constexpr std::size_t max_children = 64;
+constexpr std::size_t max_locks = 64;
 
 void say(const std::string& line) { std::fprintf(stderr, "tern-launcher: %s\n", line.c_str()); }
 
@@ -86,7 +92,7 @@ struct HeldLock {
 
 class Helper {
  public:
-  explicit Helper(int sock) : sock_(sock) {
+  Helper(int sock, LauncherPolicy policy) : sock_(sock), policy_(std::move(policy)) {
     if (const group* g = ::getgrnam("mail")) mail_gid_ = g->gr_gid;
   }
   [[noreturn]] void run();
@@ -106,7 +112,10 @@ class Helper {
     reply(Reply{id, Reply::Kind::failed, err, 0, text});
   }
 
+  Status allowed(std::uint32_t uid, std::uint32_t gid) const;
+
   int sock_;
+  LauncherPolicy policy_;
   std::optional<gid_t> mail_gid_;
   std::map<std::uint64_t, Child> children_;
   std::map<std::uint64_t, HeldLock> locks_;
@@ -131,6 +140,19 @@ gid_t Helper::group_for_creating(const std::string& path, gid_t gid) const {
   return gid;
 }
 
+// The request's user must be one the policy allows, acting with its own primary group.
+Status Helper::allowed(std::uint32_t uid, std::uint32_t gid) const {
+  const passwd* pw = ::getpwuid(uid);
+  if (!pw) return fail("refusing uid " + std::to_string(uid) + ": no such user");
+  if (pw->pw_gid != gid)
+    return fail("refusing gid " + std::to_string(gid) + " for " + pw->pw_name + ": not its group");
+  bool ordinary = uid >= LauncherPolicy::ordinary_uid_min && uid <= LauncherPolicy::ordinary_uid_max;
+  if (!ordinary && !policy_.named_uids.count(uid))
+    return fail(std::string("refusing to act as ") + pw->pw_name + " (uid " + std::to_string(uid) +
+                "): not an ordinary account nor a user named when ternd started");
+  return {};
+}
+
 void Helper::handle(const wire::Request& request, std::vector<int>& fds) {
   const std::uint64_t id = request.id;
   if (auto* r = std::get_if<wire::RunRequest>(&request.body)) return run_command(id, *r, fds);
@@ -143,6 +165,9 @@ void Helper::handle(const wire::Request& request, std::vector<int>& fds) {
 void Helper::run_command(std::uint64_t id, const wire::RunRequest& r, std::vector<int>& fds) {
   if (fds.size() != 3) return refuse(id, EINVAL, "a command needs three descriptors");
   if (auto st = wire::validate(r); !st) return refuse(id, EPERM, st.error().message);
+  if (auto st = allowed(r.uid, r.gid); !st) return refuse(id, EPERM, st.error().message);
+  if (children_.size() >= max_children)
+    return refuse(id, EAGAIN, "too many commands running (" + std::to_string(max_children) + ")");
   if (children_.count(id)) return refuse(id, EEXIST, "request id in use");
   SpawnSpec spec{r.argv, r.env, r.dir, SpawnSpec::Ids{r.uid, r.gid}, fds[0], fds[1], fds[2]};
   auto pid = spawn(spec);
@@ -161,6 +186,7 @@ void Helper::kill_command(std::uint64_t id) {
 
 void Helper::open_file(std::uint64_t id, const wire::OpenRequest& r) {
   if (auto st = wire::validate(r); !st) return refuse(id, EPERM, st.error().message);
+  if (auto st = allowed(r.uid, r.gid); !st) return refuse(id, EPERM, st.error().message);
   // O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of hanging the helper.
   const int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
   int fd = -1, err = 0;
@@ -202,7 +228,10 @@ void Helper::open_file(std::uint64_t id, const wire::OpenRequest& r) {
 
 void Helper::dot_lock(std::uint64_t id, const wire::DotLockRequest& r) {
   if (auto st = wire::validate(r); !st) return refuse(id, EPERM, st.error().message);
+  if (auto st = allowed(r.uid, r.gid); !st) return refuse(id, EPERM, st.error().message);
   if (locks_.count(id)) return refuse(id, EEXIST, "request id in use");
+  if (locks_.size() >= max_locks)
+    return refuse(id, EAGAIN, "too many dot-locks held (" + std::to_string(max_locks) + ")");
   const std::string lock_path = r.path + ".lock";
   const gid_t fs_gid = group_for_creating(lock_path, r.gid);
   AsUser as(r.uid, r.gid, fs_gid);
@@ -372,6 +401,6 @@ int receive_packet(int sock, std::string& data, std::vector<int>& fds) {
   return 1;
 }
 
-void serve_launcher(int sock) { Helper(sock).run(); }
+void serve_launcher(int sock, const LauncherPolicy& policy) { Helper(sock, policy).run(); }
 
 }  // namespace tern::delivery

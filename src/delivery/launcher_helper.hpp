@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "delivery/launcher_wire.hpp"
+
 namespace tern::delivery {
 
 // Most descriptors one message carries (a command's stdin, stdout and stderr).
@@ -26,6 +28,6 @@ int receive_packet(int sock, std::string& data, std::vector<int>& fds);
 
 // Serves requests on `sock` until ternd closes it, then removes the dot-locks it holds, kills
 // the commands still running and exits. Runs in the forked child, as root.
-[[noreturn]] void serve_launcher(int sock);
+[[noreturn]] void serve_launcher(int sock, const LauncherPolicy& policy);
 
 }  // namespace tern::delivery

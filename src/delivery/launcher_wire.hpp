@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -22,7 +23,23 @@
 
 #include "core/result.hpp"
 
+namespace tern::delivery {
+
+// Whom the helper may act as, fixed when ternd forks it (a compromised ternd cannot widen
+// it): a user with a passwd entry, acting with that entry's primary group only, whose uid
+// is an ordinary account's (Debian Policy §9.2.2: 1000 to 59999) or one named at start
+// (delivery.pipe.user, route.default_privs, the owners of the alias files: "nobody",
+// "list", ...). Never uid 0; never a chosen group (disk, shadow, docker would be root).
+struct LauncherPolicy {
+  static constexpr std::uint32_t ordinary_uid_min = 1000;
+  static constexpr std::uint32_t ordinary_uid_max = 59999;
+  std::set<std::uint32_t> named_uids;
+};
+
+}  // namespace tern::delivery
+
 namespace tern::delivery::wire {
+
 
 // The largest message either side sends or accepts: a command line and its environment fit
 // with room to spare (the message itself is never sent through the helper).

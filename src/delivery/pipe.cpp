@@ -143,7 +143,7 @@ class ProcessWatch final : public Watch {
   bool ended(End& end) override { return reap(WNOHANG, end); }
   void kill_and_reap(End& end) override {
     ::kill(-pid_, SIGKILL);
-    ::kill(pid_, SIGKILL);  // in case setpgid had not happened yet
+    ::kill(pid_, SIGKILL);  // the leader too, should the group be gone already
     reap(0, end);
   }
 

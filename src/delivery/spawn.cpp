@@ -39,7 +39,9 @@ struct ChildSetup {
     (void)!::write(s.report, report, sizeof report);
     ::_exit(kExecFailedStatus);
   };
-  ::setpgid(0, 0);
+  // A new session, hence a new process group (killed whole at the time limit) and no
+  // controlling terminal: a command cannot reach the terminal ternd was started from.
+  ::setsid();
   struct sigaction dfl{};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // SIGKILL etc fail: fine
@@ -125,7 +127,8 @@ Result<pid_t, SpawnFailure> spawn(const SpawnSpec& spec) {
     ::close(report[0]);
     return fail(SpawnFailure{SpawnFailure::fork, e});
   }
-  ::setpgid(pid, pid);  // as the child does: whichever runs first, the group exists
+  // No setpgid here: setsid() in the child would fail on a process already made a group
+  // leader. The group exists before exec, and spawn() returns only after the exec report.
 
   // The exec-error pipe closes on a successful exec, or carries why it failed.
   int got_stage[2] = {0, 0};

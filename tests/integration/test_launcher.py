@@ -12,6 +12,7 @@ import pwd
 import shutil
 import signal
 import stat
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -104,30 +105,50 @@ def test_alias_command_runs_as_default_privs(root_dir):
         t.stop()
 
 
-def test_mbox_in_a_debian_mail_spool_is_the_users(root_dir):
+@pytest.fixture
+def mail_user():
+    """A throwaway ordinary account (uid 1000 and up, as the launcher allows for mailboxes),
+    removed afterwards."""
+    name = f"terntest{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                   check=True, capture_output=True, timeout=30)
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], capture_output=True, timeout=30)
+
+
+def test_mbox_in_a_debian_mail_spool_is_the_users(root_dir, mail_user):
     spool = root_dir / "varmail"
     spool.mkdir()
     os.chown(spool, 0, grp.getgrnam("mail").gr_gid)
     spool.chmod(0o2775)  # as Debian's /var/mail: only root and group mail may create here
     extra = f'[delivery.mbox]\ndirectory = "{spool}"\n[transport]\n"users.test" = "mbox"\n'
     t = start_tern(root_dir, extra)
+    name = mail_user.pw_name
     try:
         for n in range(2):
-            code, lines = send_message(t.client(), ["daemon@users.test"],
+            code, lines = send_message(t.client(), [f"{name}@users.test"],
                                        body=f"Subject: m{n}\r\n\r\nbody {n}\r\n".encode())
             assert code == 250, lines
-        box = spool / "daemon"
+        box = spool / name
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not (box.exists() and b"body 1" in box.read_bytes()):
             time.sleep(0.05)
         text = box.read_bytes()
         assert text.startswith(b"From sender@example.org "), text
         st = box.stat()
-        assert st.st_uid == pwd.getpwnam("daemon").pw_uid
-        assert st.st_gid == pwd.getpwnam("daemon").pw_gid
+        assert st.st_uid == mail_user.pw_uid
+        assert st.st_gid == mail_user.pw_gid
         assert stat.S_IMODE(st.st_mode) == 0o600
-        assert not (spool / "daemon.lock").exists()  # taken and released each time
+        assert not (spool / f"{name}.lock").exists()  # taken and released each time
         assert t.log().count("status=sent") == 2
+        # A system account (daemon, uid 1) is no one the launcher acts as for a mailbox.
+        code, lines = send_message(t.client(), ["daemon@users.test"])
+        assert code == 250, lines
+        log = t.wait_log("to=<daemon@users.test>, relay=local")
+        assert "dsn=4.3.0, status=deferred (cannot open" in log, log
+        assert not (spool / "daemon").exists()
     finally:
         t.stop()
 

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -121,12 +122,14 @@ struct LauncherTest : testing::ScratchDir {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root";
     ScratchDir::SetUp();
     fs::permissions(dir, fs::perms(0777));
-    auto started = Launcher::start();
-    ASSERT_TRUE(started) << started.error().message;
-    launcher = std::move(*started);
     const passwd* pw = ::getpwnam("nobody");
     ASSERT_NE(pw, nullptr);
     uid = pw->pw_uid, gid = pw->pw_gid;
+    LauncherPolicy policy;
+    policy.named_uids.insert(uid);  // nobody, as route.default_privs names it
+    auto started = Launcher::start(policy);
+    ASSERT_TRUE(started) << started.error().message;
+    launcher = std::move(*started);
   }
   void TearDown() override {
     launcher.reset();
@@ -148,6 +151,24 @@ struct LauncherTest : testing::ScratchDir {
   uid_t uid = 0;
   gid_t gid = 0;
 };
+
+// Only the users of the policy, each with its own primary group: a compromised ternd asking
+// for a system account or a powerful group (disk, shadow) gets nothing.
+TEST_F(LauncherTest, RefusesUsersAndGroupsOutsideThePolicy) {
+  const passwd* daemon = ::getpwnam("daemon");  // uid 1: a system account nobody named
+  ASSERT_NE(daemon, nullptr);
+  auto as_daemon = launcher->open_append(daemon->pw_uid, daemon->pw_gid, (dir / "d").string());
+  ASSERT_FALSE(as_daemon);
+  EXPECT_NE(as_daemon.error().text.find("not an ordinary account"), std::string::npos)
+      << as_daemon.error().text;
+  const group* disk = ::getgrnam("disk");
+  ASSERT_NE(disk, nullptr);
+  auto with_disk = launcher->open_append(uid, disk->gr_gid, (dir / "e").string());
+  ASSERT_FALSE(with_disk);
+  EXPECT_NE(with_disk.error().text.find("not its group"), std::string::npos) << with_disk.error().text;
+  EXPECT_FALSE(fs::exists(dir / "d"));
+  EXPECT_FALSE(fs::exists(dir / "e"));
+}
 
 TEST_F(LauncherTest, RefusesUidZero) {
   auto opened = launcher->open_append(0, 0, (dir / "box").string());
