@@ -33,10 +33,12 @@ outbound::NextHop next_hop(const config::Config& c, const std::string& domain) {
   outbound::NextHop hop;
   if (const config::Transport* t = c.transport_for(domain);
       t && t->kind == config::TransportKind::smtp) {
-    // [transport] smtp:[host]:port or smtp:domain: this domain's own next hop.
+    // [transport] smtp:[host]:port or smtp:domain: this domain's own next hop; bare
+    // "smtp": the recipient domain's MX hosts, whatever relay.smarthost says.
+    bool mx = t->host.empty() && t->domain.empty();
     hop.host = t->host;
-    hop.domain = t->domain;
-    hop.port = t->port;
+    hop.domain = mx ? domain : t->domain;
+    hop.port = mx ? c.smtp_client.port : t->port;
     hop.tls = tls_policy(c.smtp_client.tls);
   } else if (c.smarthost) {
     hop.host = c.smarthost->host;

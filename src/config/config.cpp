@@ -156,7 +156,8 @@ std::string parse_pipe_command(std::string_view text, std::vector<std::string>& 
 }
 
 // One [transport] value: "maildir", "discard", "lmtp:unix:/path", "lmtp:[host]:port",
-// "smtp:[host]:port", "smtp:domain", "error:550 5.1.1 text". Returns what is wrong, or "".
+// "smtp" (MX), "smtp:[host]:port", "smtp:domain", "error:550 5.1.1 text". Returns what is
+// wrong, or "".
 std::string parse_transport(std::string_view text, Transport& out) {
   auto colon = text.find(':');
   std::string_view kind = text.substr(0, colon);
@@ -190,6 +191,9 @@ std::string parse_transport(std::string_view text, Transport& out) {
   }
   if (kind == "smtp") {
     out.kind = TransportKind::smtp;
+    // Bare "smtp": the recipient domain's own MX hosts, past relay.smarthost (Postfix
+    // "smtp:" with no nexthop). Host and domain stay empty.
+    if (colon == std::string_view::npos) return "";
     Smarthost h;
     h.port = smtp_default_port;
     if (target.empty() || !parse_smarthost(target, h))

@@ -115,7 +115,8 @@ enum class BareLineEndings : std::uint8_t { reject, normalize };
 //   discard            nowhere (reported as sent);
 //   lmtp               a final delivery agent over LMTP (RFC 2033), such as Dovecot, on a
 //                      unix socket ("lmtp:unix:/path") or TCP ("lmtp:[host]:port");
-//   smtp               a fixed next hop ("smtp:[host]:port", "smtp:domain" for its MX hosts);
+//   smtp               a fixed next hop ("smtp:[host]:port", "smtp:domain" for its MX hosts),
+//                      or bare "smtp": the recipient domain's MX hosts, past any smarthost;
 //   error              nowhere: each recipient fails with the given reply ("error:550 5.1.1 text");
 //   mbox               the mbox file <delivery.mbox.directory>/<user>, as /var/mail/alice;
 //   pipe               a command run once per recipient ("pipe:/usr/bin/prog -a ${recipient}"):

@@ -24,7 +24,7 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
-from conftest import free_port, wait_port
+from conftest import Tern, free_port, wait_port
 from dnszone import Nsd, SilentDns
 
 ZONE = "mx.test"
@@ -92,7 +92,7 @@ def silent_dns():
     s.close()
 
 
-def mx_tern(tern_factory, nsd, port, stubs=None):
+def mx_tern(tern_factory, nsd, port, stubs=None, smarthost=None, more=""):
     """A ternd with no smarthost, "mx.test" (and `stubs`) resolved by the loopback
     servers, MX hosts on `port`, retries after about 1 s (at most 2 s apart), and a 2 s
     deadline per DNS question."""
@@ -108,7 +108,7 @@ connect_timeout = 2
 first_retry = 1
 max_retry = 2
 """
-    return tern_factory(extra=extra, smarthost=None).start()
+    return tern_factory(extra=extra + more, smarthost=smarthost).start()
 
 
 def send(t, rcpts, body=b"Subject: mx\r\n\r\nhello via MX\r\n", sender=SENDER):
@@ -302,6 +302,20 @@ def test_implicit_mx_is_the_domains_address(tern_factory, nsd, port, mx_hosts):
     assert msg["to"] == ["carol@implicit.mx.test"]
     line = wait_log(t, line_for(qid, "carol@implicit.mx.test", "implicit.mx.test", port, "sent"))
     assert f"relay=implicit.mx.test[127.0.0.7]:{port}," in line
+    wait_gone(t, qid)
+
+
+def test_bare_smtp_transport_goes_to_the_mx_past_the_smarthost(tern_factory, nsd, port,
+                                                              mx_hosts):
+    # relay.smarthost is a dead port: mail to other domains waits for it, but [transport]
+    # "smtp" sends implicit.mx.test's mail to its own MX, as Postfix's "smtp:" does.
+    host = mx_hosts("127.0.0.7", port)
+    t = mx_tern(tern_factory, nsd, port, smarthost=Tern.DEAD_SMARTHOST,
+                more='[transport]\n"implicit.mx.test" = "smtp"\n')
+    qid = send(t, ["carol@implicit.mx.test"])
+    (msg,) = wait_captured([host], 1)
+    assert msg["to"] == ["carol@implicit.mx.test"]
+    wait_log(t, line_for(qid, "carol@implicit.mx.test", "implicit.mx.test", port, "sent"))
     wait_gone(t, qid)
 
 

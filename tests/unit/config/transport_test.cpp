@@ -129,6 +129,11 @@ TEST(Transport, SmtpNextHopRoutesButDoesNotAccept) {
   EXPECT_EQ(mx.domain, "example.net");
   EXPECT_TRUE(mx.host.empty());
   EXPECT_EQ(mx.port, 25);
+  // Bare "smtp": the recipient domain's own MX hosts (no host, no domain of its own).
+  const auto& bare = transport("smtp");
+  EXPECT_EQ(bare.kind, TransportKind::smtp);
+  EXPECT_TRUE(bare.host.empty() && bare.domain.empty());
+  EXPECT_FALSE(bare.accepts_mail());
 }
 
 TEST(Transport, ErrorReply) {
