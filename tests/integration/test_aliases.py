@@ -69,12 +69,15 @@ def test_check_reports_a_missing_alias_file(tern_factory):
 
 
 def test_sighup_with_a_broken_alias_file_keeps_the_old_tables(tern_factory):
-    t = route_config(tern_factory(), aliases="root: alice\n").start()
-    (t.root / "aliases").write_text("root: alice\nbroken\n")
+    t = route_config(tern_factory(), aliases="root: alice\n", users="alice\nbob\n").start()
+    (t.root / "aliases").write_text("root: alice\nbroken\nsupport: bob\n")
     t.proc.send_signal(signal.SIGHUP)
     t.wait_log("reload failed; keeping the running configuration")
     assert f"{t.root / 'aliases'}:2:" in t.log()
     assert t.proc.poll() is None
+    # The old table answers still: root exists, support (only in the broken file) does not.
+    assert rcpt(t, "root@example.test")[0] == 250
+    assert rcpt(t, "support@example.test")[0] == 550
     (t.root / "aliases").write_text("root: bob\n")
     t.proc.send_signal(signal.SIGHUP)
     t.wait_log("reloaded configuration")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Tern, send_message
+from test_relay_out import SINK_HOST, capture  # noqa: F401 (the fixture)
 
 SCRIPT = """#!/bin/sh
 # Records its stdin, environment, argv and uid; exits with the code in {d}/exit (0 if none).
@@ -165,3 +166,22 @@ def test_star_mbox_transport_takes_every_domain_from_anyone(tern_factory):
     c = t.client()
     c.command("MAIL FROM:<sender@example.org>")
     assert c.command("RCPT TO:<x@[192.0.2.1]>")[0] == 554  # a literal is never ours
+
+
+def test_discard_and_smtp_host_transports(tern_factory, capture):  # noqa: F811
+    # The smarthost is a dead port; [transport] sends one domain to the capture host
+    # itself and drops another's mail.
+    extra = (f'[transport]\n"fixed.example" = "smtp:[{SINK_HOST}]:{capture.port}"\n'
+             '"void.example" = "discard"\n')
+    t = tern_factory(extra=extra).start()
+    c = t.client()
+    code, lines = send_message(c, ["x@void.example"])
+    assert code == 250, lines
+    code, lines = send_message(t.client(), ["bob@fixed.example"])
+    assert code == 250, lines
+    (msg,) = capture.wait(1)
+    assert msg["to"] == ["bob@fixed.example"]
+    log = t.wait_log("to=<x@void.example>, relay=none")
+    assert "status=sent (discarded)" in log
+    assert f"relay={SINK_HOST}[{SINK_HOST}]:{capture.port}" in t.wait_log("to=<bob@fixed.example>")
+    assert not (t.mail / "void.example").exists()
