@@ -88,7 +88,18 @@ struct HeldLock {
   uid_t uid;
   gid_t gid;
   gid_t fs_gid;
+  dev_t dev;  // the lock file we made: removed only while the name still points at it, so
+  ino_t ino;  // a lock taken by another program after ours was broken as stale survives
 };
+
+// Removes `lock` if the name is still our file (as the user, with the group it was made
+// with).
+void remove_lock(const HeldLock& lock) {
+  AsUser as(lock.uid, lock.gid, lock.fs_gid);
+  struct stat st{};
+  if (::lstat(lock.path.c_str(), &st) == 0 && st.st_dev == lock.dev && st.st_ino == lock.ino)
+    ::unlink(lock.path.c_str());
+}
 
 class Helper {
  public:
@@ -241,8 +252,10 @@ void Helper::dot_lock(std::uint64_t id, const wire::DotLockRequest& r) {
     // The content is informational (liblockfile writes the pid too); age decides staleness.
     std::string pid = std::to_string(::getpid()) + "\n";
     (void)!::write(fd, pid.data(), pid.size());
+    struct stat made{};
+    ::fstat(fd, &made);
     ::close(fd);
-    locks_[id] = HeldLock{lock_path, r.uid, r.gid, fs_gid};
+    locks_[id] = HeldLock{lock_path, r.uid, r.gid, fs_gid, made.st_dev, made.st_ino};
     return reply(Reply{id, Reply::Kind::ok, 0, 0, {}});
   }
   if (errno != EEXIST) return refuse(id, errno, "cannot create " + lock_path);
@@ -256,10 +269,7 @@ void Helper::dot_lock(std::uint64_t id, const wire::DotLockRequest& r) {
 void Helper::dot_unlock(std::uint64_t id) {
   auto it = locks_.find(id);
   if (it == locks_.end()) return refuse(id, ENOENT, "no such lock");
-  {
-    AsUser as(it->second.uid, it->second.gid, it->second.fs_gid);
-    ::unlink(it->second.path.c_str());
-  }
+  remove_lock(it->second);
   locks_.erase(it);
   reply(Reply{id, Reply::Kind::ok, 0, 0, {}});
 }
@@ -283,10 +293,7 @@ void Helper::reap(bool block) {
 }
 
 void Helper::finish() {
-  for (auto& [id, lock] : locks_) {
-    AsUser as(lock.uid, lock.gid, lock.fs_gid);
-    ::unlink(lock.path.c_str());
-  }
+  for (auto& [id, lock] : locks_) remove_lock(lock);
   for (auto& [id, child] : children_) {
     ::kill(-child.pid, SIGKILL);
     ::kill(child.pid, SIGKILL);

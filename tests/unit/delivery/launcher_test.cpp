@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "delivery/launcher.hpp"
 #include "delivery/launcher_wire.hpp"
@@ -238,6 +239,18 @@ TEST_F(LauncherTest, CreatesAFileForTheUser) {
   EXPECT_FALSE(*second);  // busy
   launcher->dot_unlock(**lock);
   EXPECT_FALSE(fs::exists(path + ".lock"));
+}
+
+// Our lock broken as stale and another program's taken in its place: releasing ours must
+// leave theirs (removal by name alone would let two writers append at once).
+TEST_F(LauncherTest, ReleasingALockLeavesAnotherProgramsLockAlone) {
+  const std::string path = (dir / "box2").string();
+  auto lock = launcher->try_dot_lock(uid, gid, path, std::chrono::seconds(300));
+  ASSERT_TRUE(lock && *lock);
+  fs::remove(path + ".lock");
+  std::ofstream(path + ".lock") << "12345\n";  // the other program's lock
+  launcher->dot_unlock(**lock);
+  EXPECT_TRUE(fs::exists(path + ".lock"));
 }
 
 }  // namespace
