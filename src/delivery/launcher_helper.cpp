@@ -338,10 +338,12 @@ void Helper::run() {
     if (got == 0 || (got < 0 && errno != EINTR && errno != EMSGSIZE)) finish();
     if (got == 1) {
       auto request = wire::decode_request(data);
-      if (request)
+      if (request) {
         handle(*request, fds);
-      else
+      } else {
         say("refused a request: " + request.error().message);
+        if (auto id = wire::request_id(data)) refuse(*id, EINVAL, request.error().message);
+      }
     } else if (got < 0 && errno == EMSGSIZE) {
       say("refused a request: too long or too many descriptors");
     }

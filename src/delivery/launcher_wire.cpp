@@ -134,6 +134,14 @@ std::string encode(const Reply& reply) {
   return w.take();
 }
 
+std::optional<std::uint64_t> request_id(std::string_view message) {
+  Reader r(message.substr(0, std::min(message.size(), kMaxMessage)));
+  std::uint8_t op = 0;
+  std::uint64_t id = 0;
+  if (!r.get(op) || !r.get(id)) return std::nullopt;
+  return id;
+}
+
 Result<Request> decode_request(std::string_view message) {
   if (message.size() > kMaxMessage) return fail("request too long");
   Reader r(message);

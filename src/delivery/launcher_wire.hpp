@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -118,6 +119,9 @@ std::string encode(const Reply& reply);
 // The request or reply in `message`; an error for anything malformed, truncated, oversized or
 // followed by extra bytes.
 Result<Request> decode_request(std::string_view message);
+// The id of a request that did not decode, when its first bytes hold one: the helper
+// answers it "failed" so ternd does not wait out its bound.
+std::optional<std::uint64_t> request_id(std::string_view message);
 Result<Reply> decode_reply(std::string_view message);
 
 // Whether the helper may carry out the request; the error says why not.

@@ -116,6 +116,16 @@ TEST(LauncherWire, FileChecks) {
   EXPECT_FALSE(wire::validate(wire::DotLockRequest{1000, 1000, 1, "/var/mail/alice"}));
 }
 
+TEST(LauncherWire, TheIdOfARequestThatDoesNotDecode) {
+  std::string good = wire::encode(wire::Request{42, wire::KillRequest{}});
+  EXPECT_EQ(wire::request_id(good), 42u);
+  std::string cut = wire::encode(wire::Request{7, wire::OpenRequest{1000, 1000, "/var/mail/a"}});
+  cut.resize(cut.size() - 3);  // a request that no longer decodes still names its id
+  EXPECT_FALSE(wire::decode_request(cut));
+  EXPECT_EQ(wire::request_id(cut), 7u);
+  EXPECT_FALSE(wire::request_id(cut.substr(0, 4)));  // too short to hold one
+}
+
 // The real helper: needs root (it switches users), as the integration tests do.
 struct LauncherTest : testing::ScratchDir {
   LauncherTest() : ScratchDir("tern-launcher") {}
