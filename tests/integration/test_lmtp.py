@@ -2,10 +2,13 @@
 the message lands in the user's INBOX, read back over IMAP with Tern's Received header; all
 recipients of a message for one LMTP server go in one transaction; after the final dot each
 recipient has its own reply (RFC 2033 §4.2), so an over-quota user fails alone while the
-other is delivered. Also the "error:" and "smtp:" transports and their config checks."""
+other is delivered. Also the "error:" and "smtp:" transports and their config checks, and
+that the client pipelines (a small recording LMTP server: Dovecot would not tell)."""
 
 import re
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -168,3 +171,76 @@ def test_bad_transport_values_are_config_errors(tern_factory, value):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
     assert "transport.x.test" in out.stdout + out.stderr, out
+
+
+class RecordingLmtp:
+    """A minimal LMTP server (RFC 2033) on loopback that records what arrived in each read,
+    to show whether the client pipelines. No real LMTP server tells; this one only answers
+    in the protocol's shape: 250 to each command, 354, then one reply per recipient."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.reads = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        conn, _ = self.sock.accept()
+        conn.settimeout(10)
+        with conn:
+            conn.sendall(b"220 lmtp.test LMTP ready\r\n")
+            buf, rcpts, in_data = b"", 0, False
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                self.reads.append(chunk)
+                buf += chunk
+                while True:
+                    if in_data:
+                        end = buf.find(b"\r\n.\r\n")
+                        if end < 0:
+                            break
+                        buf, in_data = buf[end + 5:], False
+                        conn.sendall(b"250 2.0.0 ok\r\n" * rcpts)
+                        rcpts = 0
+                        continue
+                    eol = buf.find(b"\r\n")
+                    if eol < 0:
+                        break
+                    line, buf = buf[:eol].upper(), buf[eol + 2:]
+                    if line.startswith(b"LHLO"):
+                        conn.sendall(b"250-lmtp.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n")
+                    elif line.startswith(b"RCPT"):
+                        rcpts += 1
+                        conn.sendall(b"250 2.1.5 ok\r\n")
+                    elif line == b"DATA":
+                        in_data = True
+                        conn.sendall(b"354 go ahead\r\n")
+                    elif line == b"QUIT":
+                        conn.sendall(b"221 2.0.0 bye\r\n")
+                        return
+                    else:
+                        conn.sendall(b"250 2.0.0 ok\r\n")
+
+    def stop(self):
+        self.sock.close()
+
+
+def test_lmtp_client_pipelines_mail_rcpt_and_data(tern_factory):
+    server = RecordingLmtp()
+    try:
+        t = tern_factory(extra=f'[transport]\n"pipe.test" = "lmtp:[127.0.0.1]:{server.port}"\n').start()
+        code, lines = send_message(t.client(), ["a@pipe.test", "b@pipe.test", "c@pipe.test"])
+        assert code == 250, lines
+        wait_log(t, r"to=<c@pipe\.test>.*status=sent")
+        # RFC 2033 §4.2 with RFC 2920: MAIL, every RCPT and DATA leave in one write.
+        grouped = [r for r in server.reads if r.upper().startswith(b"MAIL FROM")]
+        assert grouped, server.reads
+        assert grouped[0].upper().count(b"RCPT TO") == 3 and grouped[0].endswith(b"DATA\r\n"), \
+            server.reads
+    finally:
+        server.stop()
