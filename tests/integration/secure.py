@@ -4,6 +4,7 @@ password file with SHA-512-crypt hashes (as `doveadm pw -s SHA512-CRYPT` or
 `mkpasswd -m sha-512` write them), and three listeners: the main one (kind smtp, port 25's
 job), a submission one (587's) and a submissions one (465's)."""
 
+import smtplib
 import ssl
 import subprocess
 
@@ -32,6 +33,16 @@ def starttls(smtp, certs, name="mx.example.test", verify=True):
         ctx.check_hostname = False
     smtp._host = name
     return smtp.starttls(context=ctx)
+
+
+def tls_session(secure, certs, port=None):
+    """An smtplib session on the submission port (or `port`), past STARTTLS and the second
+    EHLO: what every mail client does before it logs in."""
+    s = smtplib.SMTP("127.0.0.1", port or secure.submission, timeout=30)
+    s.ehlo("laptop.example")
+    starttls(s, certs)
+    s.ehlo("laptop.example")
+    return s
 
 
 class Secure:

@@ -8,13 +8,12 @@ import base64
 import hashlib
 import hmac
 import os
-import smtplib
 import subprocess
 
 import pytest
 
 from dovecot import PASSWORD, Dovecot
-from secure import start_secure, starttls
+from secure import start_secure, tls_session
 
 
 @pytest.fixture
@@ -24,23 +23,15 @@ def dovecot():
     d.stop()
 
 
-def login_session(secure, certs):
-    s = smtplib.SMTP("127.0.0.1", secure.submission, timeout=30)
-    s.ehlo("laptop.example")
-    starttls(s, certs)
-    s.ehlo("laptop.example")
-    return s
-
-
 def test_dovecot_auth_socket(tern_factory, certs, tmp_path, dovecot):
     secure = start_secure(tern_factory, certs, tmp_path,
                           backend=f'backend = "dovecot"\ndovecot_socket = "{dovecot.auth_socket}"\n')
-    with login_session(secure, certs) as s:
+    with tls_session(secure, certs) as s:
         s.login("carol@example.test", PASSWORD)
         s.sendmail("carol@example.test", ["alice@example.test"], b"Subject: via dovecot\r\n\r\nx\r\n")
     (msg,) = secure.tern.wait_messages("alice")
     assert b"Subject: via dovecot" in msg
-    with login_session(secure, certs) as s:
+    with tls_session(secure, certs) as s:
         token = base64.b64encode(b"\0carol@example.test\0not-it").decode()
         code, text = s.docmd("AUTH", "PLAIN " + token)
         assert code == 535, text
@@ -51,7 +42,7 @@ def test_dovecot_auth_socket(tern_factory, certs, tmp_path, dovecot):
 def test_dovecot_unreachable_is_a_temporary_failure(tern_factory, certs, tmp_path):
     secure = start_secure(tern_factory, certs, tmp_path,
                           backend=f'backend = "dovecot"\ndovecot_socket = "{tmp_path}/no-auth"\n')
-    with login_session(secure, certs) as s:
+    with tls_session(secure, certs) as s:
         token = base64.b64encode(b"\0carol@example.test\0" + PASSWORD.encode()).decode()
         code, text = s.docmd("AUTH", "PLAIN " + token)
         assert code == 454 and text.startswith(b"4.7.0"), text
@@ -91,15 +82,15 @@ def test_scram_sha_256_with_a_doveadm_entry(tern_factory, certs, tmp_path):
     entry = subprocess.run(["doveadm", "pw", "-s", "SCRAM-SHA-256", "-p", "pencil"],
                            capture_output=True, text=True, check=True, timeout=30).stdout.strip()
     secure = start_secure(tern_factory, certs, tmp_path, passwd_lines=f"dave:{entry}\n")
-    with login_session(secure, certs) as s:
+    with tls_session(secure, certs) as s:
         assert b"AUTH PLAIN LOGIN SCRAM-SHA-256" in s.ehlo_resp
         assert scram_login(s, "dave", "pencil") == (235, b"2.7.0 Authentication successful")
         s.sendmail("dave@example.test", ["alice@example.test"], b"Subject: scram\r\n\r\nx\r\n")
     secure.tern.wait_messages("alice")
-    with login_session(secure, certs) as s:
+    with tls_session(secure, certs) as s:
         code, _ = scram_login(s, "dave", "crayon")
         assert code == 535
-    with login_session(secure, certs) as s:
+    with tls_session(secure, certs) as s:
         # PLAIN works for the same entry: the password is checked against the SCRAM keys.
         s.login("dave", "pencil")
     assert "SASL SCRAM-SHA-256 authentication failed" in secure.tern.log()

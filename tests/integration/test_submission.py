@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from secure import USERS, client_context, start_secure, starttls
+from secure import USERS, start_secure, starttls, tls_session
 
 # fail2ban's filter.d/postfix.conf (mode "auth"/"aggressive"), the part after the prefix.
 # Anchored as fail2ban anchors it: the line's prefix (time, "tern/smtpd[pid]:"), then the text.
@@ -39,10 +39,7 @@ def auth_plain(s, user, password):
 
 
 def submit(secure, certs, user, password, sender, rcpts, body):
-    with smtplib.SMTP("127.0.0.1", secure.submission, timeout=10) as s:
-        s.ehlo("laptop.example")
-        starttls(s, certs)
-        s.ehlo("laptop.example")
+    with tls_session(secure, certs) as s:
         s.login(user, password)
         return s.sendmail(sender, rcpts, body)
 
@@ -118,12 +115,8 @@ account default : tern
 
 
 def test_wrong_password_is_refused_then_the_client_is_dropped(secure, certs):
-    times = []
-    with smtplib.SMTP("127.0.0.1", secure.submission, timeout=10) as s:
-        s.ehlo("laptop.example")
-        starttls(s, certs)
-        s.ehlo("laptop.example")
-        for attempt in range(2):
+    with tls_session(secure, certs) as s:
+        for _ in range(2):
             code, text = auth_plain(s, "bob", "hunter2-guess")
             assert code == 535 and text.startswith(b"5.7.8 "), text
         # The third failure (max_failures = 3) is answered 535, then 421, and the end.
@@ -135,30 +128,21 @@ def test_wrong_password_is_refused_then_the_client_is_dropped(secure, certs):
     assert len(hits) == 3, log  # every failure in the shape fail2ban's filter reads
     assert "hunter2" not in log  # passwords are never logged
     # A new connection from the same address is refused at AUTH, even with the right password.
-    with smtplib.SMTP("127.0.0.1", secure.submission, timeout=10) as s:
-        s.ehlo("laptop.example")
-        starttls(s, certs)
-        s.ehlo("laptop.example")
+    with tls_session(secure, certs) as s:
         code, text = auth_plain(s, "bob", USERS["bob"])
         assert code == 421 and b"too many failed authentications" in text
 
 
 def test_user_names_cannot_forge_log_lines(secure, certs):
     forged = "x\nwarning: unknown[203.0.113.9]: SASL LOGIN authentication failed"
-    with smtplib.SMTP("127.0.0.1", secure.submission, timeout=10) as s:
-        s.ehlo("laptop.example")
-        starttls(s, certs)
-        s.ehlo("laptop.example")
+    with tls_session(secure, certs) as s:
         assert auth_plain(s, forged, "hunter2-guess")[0] == 535
     log = secure.tern.wait_log("SASL PLAIN authentication failed for sasl_username=x?warning")
     assert {m.group("host") for m in FAIL2BAN.finditer(log)} == {"127.0.0.1"}
 
 
 def test_auth_command_rules(secure, certs):
-    with smtplib.SMTP("127.0.0.1", secure.submission, timeout=10) as s:
-        s.ehlo("laptop.example")
-        starttls(s, certs)
-        s.ehlo("laptop.example")
+    with tls_session(secure, certs) as s:
         assert s.docmd("AUTH")[0] == 501                        # no mechanism
         assert s.docmd("AUTH", "CRAM-MD5")[0] == 504            # not offered
         assert s.docmd("AUTH", "PLAIN not*base64")[0] == 501    # RFC 4954 §4
@@ -171,17 +155,13 @@ def test_auth_command_rules(secure, certs):
         assert auth_plain(s, "bob", USERS["bob"])[0] == 503     # already authenticated
         # A pipelined command after the AUTH exchange's last line is not lost.
         token = base64.b64encode(b"bob").decode()
-    with smtplib.SMTP("127.0.0.1", secure.submission, timeout=10) as s:
-        s.ehlo("laptop.example")
-        starttls(s, certs)
-        s.ehlo("laptop.example")
+    with tls_session(secure, certs) as s:
         assert s.docmd("AUTH", "LOGIN")[0] == 334
         assert s.docmd(token)[0] == 334
         pw = base64.b64encode(USERS["bob"].encode()).decode()
         s.send(f"{pw}\r\nMAIL FROM:<bob@example.test>\r\n".encode())
         assert s.getreply()[0] == 235
         assert s.getreply()[0] == 250
-        s.mail  # the transaction is open: a second MAIL is nested
         assert s.docmd("MAIL", "FROM:<bob@example.test>")[0] == 503
         assert auth_plain(s, "bob", USERS["bob"])[0] == 503    # inside a transaction
 
@@ -190,10 +170,7 @@ def test_reasons_with_user_names_cannot_forge_log_lines(secure, certs):
     # PLAIN with an authorization identity other than the user: refused, and the reason
     # (which names both) goes into the log made printable.
     forged = "x\nwarning: unknown[203.0.113.9]: SASL LOGIN authentication failed"
-    with smtplib.SMTP("127.0.0.1", secure.submission, timeout=10) as s:
-        s.ehlo("laptop.example")
-        starttls(s, certs)
-        s.ehlo("laptop.example")
+    with tls_session(secure, certs) as s:
         token = base64.b64encode(f"other\0{forged}\0pw".encode()).decode()
         assert s.docmd("AUTH", "PLAIN " + token)[0] >= 500
     log = secure.tern.wait_log("SASL PLAIN exchange ended")
@@ -212,18 +189,13 @@ def test_starttls_forgets_a_plaintext_login(tern_factory, certs, tmp_path):
 
 
 def test_failures_slow_down(tern_factory, certs, tmp_path):
-    secure = start_secure(tern_factory, certs, tmp_path,
-                          auth_extra="max_failures = 5").tern
+    secure = start_secure(tern_factory, certs, tmp_path, auth_extra="max_failures = 5")
     # failure_delay = 0 in start_secure; set it to 1 s here and reload.
-    cfg = secure.config.read_text().replace("failure_delay = 0", "failure_delay = 1")
-    secure.config.write_text(cfg)
-    secure.proc.send_signal(1)
-    secure.wait_log("reloaded configuration")
-    port = int(re.search(r'address = "127\.0\.0\.1:(\d+)"\nkind = "submission"\n', cfg).group(1))
-    with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
-        s.ehlo("laptop.example")
-        starttls(s, certs)
-        s.ehlo("laptop.example")
+    t = secure.tern
+    t.config.write_text(t.config.read_text().replace("failure_delay = 0", "failure_delay = 1"))
+    t.proc.send_signal(1)
+    t.wait_log("reloaded configuration")
+    with tls_session(secure, certs) as s:
         took = []
         for _ in range(2):
             start = time.monotonic()
@@ -233,10 +205,7 @@ def test_failures_slow_down(tern_factory, certs, tmp_path):
 
 
 def test_sender_must_belong_to_the_login(secure, certs):
-    with smtplib.SMTP("127.0.0.1", secure.submission, timeout=10) as s:
-        s.ehlo("laptop.example")
-        starttls(s, certs)
-        s.ehlo("laptop.example")
+    with tls_session(secure, certs) as s:
         s.login("bob", USERS["bob"])
         code, text = s.docmd("MAIL", "FROM:<alice@example.test>")
         assert code == 553 and text == (b"5.7.1 <alice@example.test>: Sender address rejected: "
@@ -270,10 +239,7 @@ def test_from_fields_a_client_could_read_otherwise_are_refused(secure, certs):
         b"From: \"Bob\" <\"alice\"@example.test>\r\n\r\nx\r\n",
         b"From: Bob <alice+x@EXAMPLE.test>\r\n\r\nx\r\n",
     ]
-    with smtplib.SMTP("127.0.0.1", secure.submission, timeout=10) as s:
-        s.ehlo("laptop.example")
-        starttls(s, certs)
-        s.ehlo("laptop.example")
+    with tls_session(secure, certs) as s:
         s.login("bob", USERS["bob"])
         for body in bodies:
             s.mail("bob@example.test")
