@@ -91,7 +91,20 @@ Result<std::set<std::string>> load_users(const std::string& path) {
       continue;
     }
     // "user@domain": that domain's user only; a bare local part: every mailbox domain's.
-    users.insert(detail::lower_ascii(l.find('@') == std::string_view::npos ? local : l));
+    // The domain as its A-label, as recipients' domains are compared ("bücher.example"
+    // and "xn--bcher-kva.example" are one domain).
+    if (auto at = l.rfind('@'); at != std::string_view::npos) {
+      std::string domain = mail::domain_to_ascii(l.substr(at + 1));
+      if (domain.empty()) {
+        if (!problems.empty()) problems += "\n";
+        problems += path + ":" + std::to_string(line) + ": '" + std::string(l) +
+                    "' has no valid domain";
+        continue;
+      }
+      users.insert(detail::lower_ascii(local) + "@" + domain);
+    } else {
+      users.insert(detail::lower_ascii(local));
+    }
   }
   if (!problems.empty()) return fail(problems);
   return users;

@@ -196,6 +196,26 @@ TEST_F(TablesTest, UsersWithADomainMatchOnlyThatDomain) {
                                {"carol@example.test", false}});
 }
 
+// A user's domain written as a U-label is the same domain as its A-label.
+TEST_F(TablesTest, UsersWithAnIdnDomain) {
+  auto users = write("users", "dave@bücher.example\n");
+  auto c = config("", "users = \"" + users + "\"\n[transport]\n\"bücher.example\" = \"maildir\"\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  auto t = load_tables(**c);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  expect_known((*t)->expander(), {{"dave@xn--bcher-kva.example", true},
+                                  {"dave@bücher.example", true},
+                                  {"dave@example.test", false}});
+  auto bad = write("bad-users", "erin@-bad-.example\n");
+  auto c2 = config("", "users = \"" + bad + "\"\n");
+  ASSERT_TRUE(c2.ok());
+  auto t2 = load_tables(**c2);
+  ASSERT_FALSE(t2.ok());
+  EXPECT_NE(t2.error().message.find(bad + ":1: 'erin@-bad-.example' has no valid domain"),
+            std::string::npos)
+      << t2.error().message;
+}
+
 // domains.users_maildirs: a user is one whose Maildir directory exists, checked at each
 // expansion; with a users file as well, either makes a user.
 TEST_F(TablesTest, UsersFromMaildirDirectories) {
