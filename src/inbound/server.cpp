@@ -22,7 +22,10 @@ namespace tern::inbound {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-struct Server::Impl {
+// Shared with every session (a session holds it until its frame is gone): at shutdown a
+// session still waiting (on a password check, say) when the I/O threads stop is destroyed
+// with its io_context, after the Server; what it touches (gauge, registry) must outlive it.
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   const config::Current& current;
   const route::CurrentTables& tables;
   const CurrentSecurity& security;
@@ -51,7 +54,7 @@ struct Server::Impl {
 
   // Counts a session in and out of the per-client and total limits.
   struct Slot {
-    Impl* impl;
+    std::shared_ptr<Impl> impl;
     std::string ip;
     ~Slot() {
       impl->sessions.fetch_sub(1);
@@ -91,7 +94,8 @@ struct Server::Impl {
       from_client = ++per_client[ip];
     }
     std::size_t total = sessions.fetch_add(1) + 1;
-    auto slot = std::shared_ptr<Slot>(new Slot{this, ip});  // one Slot: its destructor counts out
+    // One Slot: its destructor counts out, and it keeps this Impl alive for the session.
+    auto slot = std::shared_ptr<Slot>(new Slot{shared_from_this(), ip});
     std::optional<smtp::Reply> refuse;
     if (total > config->limits.connections)
       refuse = smtp::Reply{421, "4.7.0", config->hostname + " Error: too many connections; try again later"};
@@ -126,10 +130,12 @@ struct Server::Impl {
 Server::Server(const config::Current& config, const route::CurrentTables& tables,
                const CurrentSecurity& security, std::vector<asio::io_context*> workers,
                asio::any_io_executor blocking)
-    : impl_(std::make_unique<Impl>(config, tables, security, std::move(workers),
+    : impl_(std::make_shared<Impl>(config, tables, security, std::move(workers),
                                    std::move(blocking))) {}
 
-Server::~Server() = default;
+// The acceptors go now, while their io_context is alive; the rest of Impl stays as long as a
+// session (or its frame, destroyed with the io_contexts) holds it.
+Server::~Server() { impl_->acceptors.clear(); }
 
 Status Server::listen() {
   for (auto& l : impl_->config->listeners) {
