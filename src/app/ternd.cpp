@@ -108,6 +108,9 @@ void log_table_warnings(const route::Tables& tables) {
 // Serializes reloads: SIGHUP (the signal thread) and `ternctl reload` (the control socket,
 // on the queue thread) may ask at the same time.
 std::mutex reload_mutex;
+// Held while the configuration, tables and TLS/AUTH setup are swapped, and while a new
+// session takes its snapshot of them: no session sees a new configuration with old tables.
+std::mutex swap_mutex;
 
 Status reload(config::Current& current, route::CurrentTables& current_tables,
               inbound::CurrentSecurity& current_security) {
@@ -134,9 +137,12 @@ Status reload(config::Current& current, route::CurrentTables& current_tables,
   if (!listeners_same || c.spool_path != old->spool_path || c.user != old->user)
     lg.warn("reload: listener, spool.path and server.user changes take effect at restart");
   log::setup(c.log_level);
-  current.set(std::move(*fresh));
-  current_tables.set(std::move(*tables));
-  current_security.set(std::move(*security));
+  {
+    std::lock_guard swap(swap_mutex);
+    current.set(std::move(*fresh));
+    current_tables.set(std::move(*tables));
+    current_security.set(std::move(*security));
+  }
   lg.info("reloaded configuration {}", old->source);
   return {};
 }
@@ -176,8 +182,11 @@ int run(std::shared_ptr<const config::Config> config,
     io.push_back(std::make_unique<asio::io_context>(1));
     workers.push_back(io.back().get());
   }
-  inbound::Server server(current, current_tables, current_security, workers,
-                         auth_pool.get_executor());
+  auto snapshots = [&] {
+    std::lock_guard swap(swap_mutex);
+    return inbound::SessionSnapshot{current.get(), current_tables.get(), current_security.get()};
+  };
+  inbound::Server server(config, snapshots, workers, auth_pool.get_executor());
   if (auto st = server.listen(); !st) {
     lg.critical("{}", st.error().message);
     return 1;

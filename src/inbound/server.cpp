@@ -26,9 +26,7 @@ using asio::ip::tcp;
 // session still waiting (on a password check, say) when the I/O threads stop is destroyed
 // with its io_context, after the Server; what it touches (gauge, registry) must outlive it.
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
-  const config::Current& current;
-  const route::CurrentTables& tables;
-  const CurrentSecurity& security;
+  Snapshots snapshots;
   std::shared_ptr<const config::Config> config;  // at start: the listeners
   Ingress* ingress = nullptr;
   std::vector<asio::io_context*> workers;
@@ -43,12 +41,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::any_io_executor blocking;
   std::optional<SessionServices> services;  // set by start(), with the ingress
 
-  Impl(const config::Current& c, const route::CurrentTables& t, const CurrentSecurity& s,
-       std::vector<asio::io_context*> w, asio::any_io_executor blocking)
-      : current(c),
-        tables(t),
-        security(s),
-        config(c.get()),
+  Impl(std::shared_ptr<const config::Config> c, Snapshots take, std::vector<asio::io_context*> w,
+       asio::any_io_executor blocking)
+      : snapshots(std::move(take)),
+        config(std::move(c)),
         workers(std::move(w)),
         blocking(std::move(blocking)) {}
 
@@ -86,8 +82,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   }
 
   void admit(tcp::socket socket, std::string ip, const config::Listener& listener) {
-    auto config = current.get();
-    SessionSnapshot snapshot{config, tables.get(), security.get()};
+    SessionSnapshot snapshot = snapshots();
+    auto config = snapshot.config;
     std::uint32_t from_client;
     {
       std::lock_guard lock(per_client_mutex);
@@ -127,10 +123,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   }
 };
 
-Server::Server(const config::Current& config, const route::CurrentTables& tables,
-               const CurrentSecurity& security, std::vector<asio::io_context*> workers,
-               asio::any_io_executor blocking)
-    : impl_(std::make_shared<Impl>(config, tables, security, std::move(workers),
+Server::Server(std::shared_ptr<const config::Config> config, Snapshots snapshots,
+               std::vector<asio::io_context*> workers, asio::any_io_executor blocking)
+    : impl_(std::make_shared<Impl>(std::move(config), std::move(snapshots), std::move(workers),
                                    std::move(blocking))) {}
 
 // The acceptors go now, while their io_context is alive; the rest of Impl stays as long as a

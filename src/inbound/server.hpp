@@ -5,6 +5,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -13,20 +14,22 @@
 #include "core/result.hpp"
 #include "inbound/ingress.hpp"
 #include "inbound/security.hpp"
+#include "inbound/session.hpp"
 
 namespace tern::inbound {
 
 class Server {
  public:
+  // What a session runs with, taken whole when a client connects: the configuration, the
+  // routing tables and the TLS/AUTH setup in force then (app/ swaps all three together on
+  // reload, under the lock this function takes, so no session sees a mix).
+  using Snapshots = std::function<SessionSnapshot()>;
+
   // `workers` are the per-thread io_contexts; listeners run on the first. Listeners are
-  // those of the configuration at construction; each session uses the configuration in
-  // force when it connects, and the routing tables (aliases, virtual maps, users) in force
-  // then.
-  // `security` is the TLS and AUTH setup in force (swapped with the configuration on
-  // reload); `blocking` runs the password checks, off the I/O threads.
-  Server(const config::Current& config, const route::CurrentTables& tables,
-         const CurrentSecurity& security, std::vector<boost::asio::io_context*> workers,
-         boost::asio::any_io_executor blocking);
+  // those of `config` (the configuration at start); `blocking` runs the password checks,
+  // off the I/O threads.
+  Server(std::shared_ptr<const config::Config> config, Snapshots snapshots,
+         std::vector<boost::asio::io_context*> workers, boost::asio::any_io_executor blocking);
   ~Server();
 
   // Binds every listener; fails with "cannot listen on ADDRESS: reason". Needs root for
