@@ -520,7 +520,19 @@ asio::awaitable<void> Session::receive_chunk() {
     send(reply(250, "2.0.0", std::to_string(bdat_size_) + " octets received"), "BDAT");
     co_return;
   }
-  Reply r = co_await commit();
+  // The DATA rules for the text, whichever way it came (smtp::check_chunked).
+  auto problem = smtp::check_chunked(content_, config_->bare_line_endings ==
+                                                       config::BareLineEndings::normalize
+                                                   ? smtp::BareLineEndings::normalize
+                                                   : smtp::BareLineEndings::reject);
+  count_content();
+  Reply r;
+  if (problem == smtp::DataDecoder::Problem::none) {
+    r = co_await commit();
+  } else {
+    r = smtp::problem_reply(problem);
+    log_reject(r, "BDAT", recipients_.empty() ? "" : recipients_[0].address);
+  }
   send(r, "BDAT");
   reset_transaction();
 }

@@ -12,6 +12,8 @@
 // leads to line_start, so the first "\r\n.\r\n" always ends the message.
 #include "smtp/data_decoder.hpp"
 
+#include "smtp/client_protocol.hpp"
+
 #include <algorithm>
 
 namespace tern::smtp {
@@ -171,6 +173,19 @@ const char* to_string(DataDecoder::Problem p) {
       return "message too big";
   }
   return "unknown";
+}
+
+DataDecoder::Problem check_chunked(std::string& content, BareLineEndings policy,
+                                   std::size_t max_line) {
+  // Framed as DATA would frame it (dot-stuffed, after bare CR and LF too, and ended by
+  // CRLF.CRLF), the decoder finds exactly what it finds in DATA and gives back the content.
+  std::string framed = dot_stuff(content);
+  DataDecoder decoder(framed.size(), policy, max_line);
+  std::string out;
+  out.reserve(content.size());
+  decoder.feed(framed, out);
+  if (decoder.problem() == DataDecoder::Problem::none) content = std::move(out);
+  return decoder.problem();
 }
 
 Reply problem_reply(DataDecoder::Problem p) {

@@ -73,6 +73,14 @@ class DataDecoder {
   bool done_ = false;
 };
 
+// BDAT (RFC 3030) content gets the rules DATA text gets: the whole message, once its last
+// chunk is in, is checked for bare CR, bare LF, NUL and overlong lines, and refused or
+// normalized by `policy` as a DATA message would be (in place). CHUNKING changes how the
+// text is framed, not what a message may hold; a message passed on by DATA must not carry
+// what DATA would have refused. Returns the problem (none when the text is fine).
+DataDecoder::Problem check_chunked(std::string& content, BareLineEndings policy,
+                                   std::size_t max_line = 1000);
+
 // "bare LF", "line too long", ... for logs.
 const char* to_string(DataDecoder::Problem p);
 

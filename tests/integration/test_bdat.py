@@ -2,7 +2,9 @@
 Maildir byte for byte (a chunk boundary may split a CRLF); BDAT 0 LAST ends a message; a
 BDAT that fails still has its chunk read, so the session stays in step, and one without a
 valid size ends the session; DATA after BDAT is refused; chunks over the size limit are
-refused with 552 5.3.4."""
+refused with 552 5.3.4. The text gets DATA's rules (a bare CR or LF, NUL, an overlong line
+is refused, as Postfix's smtpd_forbid_bare_newline does for BDAT too): CHUNKING changes
+how a message is framed, not what it may hold (RFC 3030 §2, RFC 6152)."""
 
 from conftest import queue_id
 
@@ -35,7 +37,7 @@ def test_several_chunks_then_last(tern):
 def test_pipelined_chunks_and_bdat_0_last(tern):
     c = tern.client()
     start(c, "bob@example.test")
-    c.send(bdat(5) + b"Subj:" + bdat(11) + b" pipelined\n" + bdat(0, last=True))
+    c.send(bdat(5) + b"Subj:" + bdat(12) + b" pipelined\r\n" + bdat(0, last=True))
     got = c.replies(3)
     assert [code for code, _ in got] == [250, 250, 250], got
     queue_id(got[2][1])
@@ -43,24 +45,34 @@ def test_pipelined_chunks_and_bdat_0_last(tern):
     assert msg.endswith(b"Subj: pipelined\n")
 
 
-def test_binary_content_and_crlf_split_across_chunks(tern):
-    """BDAT content is not SMTP text: dots at line starts, bare CR, NUL and 8-bit octets
-    arrive as sent (only CRLF becomes LF in the Maildir); a CRLF split by a chunk
-    boundary is still one line ending."""
+def test_dots_8bit_and_crlf_split_across_chunks(tern):
+    """Dots at line starts and 8-bit octets arrive as sent (BDAT is never dot-stuffed;
+    only CRLF becomes LF in the Maildir); a CRLF split by a chunk boundary is one line end."""
     c = tern.client()
     start(c, "carol@example.test")
-    body = (b"Subject: binary\r\n\r\n.leading dot\r\n.\r\n"
-            b"nul\x00byte, high \xff\xfe, bare cr\rhere\r\n"
-            b"split here\r")
+    body = (b"Subject: chunked\r\n\r\n.leading dot\r\n.\r\n..two\r\n"
+            b"high \xff\xfe octets\r\nsplit here\r")
     tail = b"\nend\r\n"
     c.send(bdat(len(body)) + body)
     assert c.code() == 250
     c.send(bdat(len(tail), last=True) + tail)
     assert c.code() == 250
     (msg,) = tern.wait_messages("carol")
-    expected = (body + tail).replace(b"\r\n", b"\n")
-    assert msg.endswith(b"\n" + expected)
-    assert b".leading dot\n.\nnul\x00byte, high \xff\xfe, bare cr\rhere\nsplit here\nend\n" in msg
+    assert msg.endswith(b".leading dot\n.\n..two\nhigh \xff\xfe octets\nsplit here\nend\n")
+
+
+def test_bare_line_ends_and_nul_in_chunks_are_refused(tern):
+    c = tern.client()
+    cases = [(b"bare cr\rhere\r\n", "550 5.5.2"), (b"bare lf\n.\r\n", "550 5.5.2"),
+             (b"nul\x00byte\r\n", "550 5.6.0")]
+    for text, reply in cases:
+        start(c, "carol@example.test")
+        c.send(bdat(len(text), last=True) + text)
+        code, lines = c.reply()
+        assert lines[0].startswith(reply), (text, lines)
+    c.send(b"NOOP\r\n")
+    assert c.code() == 250  # still in step
+    assert tern.messages("carol") == []
 
 
 def test_bdat_without_mail_is_refused_and_its_chunk_skipped(tern):
@@ -71,7 +83,7 @@ def test_bdat_without_mail_is_refused_and_its_chunk_skipped(tern):
     assert c.reply() == (250, ["250 2.0.0 Ok"])
     assert c.silent()
     start(c, "dave@example.test")
-    c.send(bdat(3, last=True) + b"ok\n")
+    c.send(bdat(4, last=True) + b"ok\r\n")
     assert c.code() == 250
     (msg,) = tern.wait_messages("dave")
     assert msg.endswith(b"ok\n")
@@ -98,10 +110,10 @@ def test_bdat_without_a_valid_size_ends_the_session(tern):
 def test_data_after_bdat_is_refused(tern):
     c = tern.client()
     start(c, "erin@example.test")
-    c.send(bdat(4) + b"abc\n" + b"DATA\r\n")
+    c.send(bdat(5) + b"abc\r\n" + b"DATA\r\n")
     assert c.code() == 250
     assert c.reply() == (503, ["503 5.5.1 Error: DATA not allowed after BDAT"])
-    c.send(bdat(4, last=True) + b"def\n")  # the BDAT transaction goes on
+    c.send(bdat(5, last=True) + b"def\r\n")  # the BDAT transaction goes on
     assert c.code() == 250
     (msg,) = tern.wait_messages("erin")
     assert msg.endswith(b"abc\ndef\n")
@@ -130,7 +142,7 @@ def test_chunks_over_the_size_limit(tern_factory):
     assert [code for code, _ in c.replies(2)] == [552, 503]
     c.command("RSET")
     start(c, "frank@example.test")
-    c.send(bdat(5, last=True) + b"fits\n")
+    c.send(bdat(6, last=True) + b"fits\r\n")
     assert c.code() == 250
     msgs = t.wait_messages("frank")
     assert len(msgs) == 1 and msgs[0].endswith(b"\nfits\n")

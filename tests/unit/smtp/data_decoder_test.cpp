@@ -354,3 +354,37 @@ TEST(DataDecoderTest, RandomAgainstReference) {
 
 }  // namespace
 }  // namespace tern::smtp
+
+namespace tern::smtp {
+namespace {
+
+// BDAT text gets DATA's rules: refused (or normalized) for what DATA refuses, and otherwise
+// given back exactly, dots and all (BDAT is never dot-stuffed).
+TEST(CheckChunked, DataRulesForBdatText) {
+  struct Case {
+    std::string in;
+    BareLineEndings policy;
+    DataDecoder::Problem problem;
+    std::string out;  // when no problem
+  };
+  using P = DataDecoder::Problem;
+  const std::string long_line(1200, 'x');
+  const Case cases[] = {
+      {"a\r\n.\r\n..b\r\n.c\r\n", BareLineEndings::reject, P::none, "a\r\n.\r\n..b\r\n.c\r\n"},
+      {"", BareLineEndings::reject, P::none, ""},
+      {"a\nb\r\n", BareLineEndings::reject, P::bare_lf, ""},
+      {"a\rb\r\n", BareLineEndings::reject, P::bare_cr, ""},
+      {"a\n.\r\nb\r\n", BareLineEndings::reject, P::bare_lf, ""},
+      {std::string("a\0b\r\n", 5), BareLineEndings::reject, P::nul, ""},
+      {long_line + "\r\n", BareLineEndings::reject, P::line_too_long, ""},
+      {"a\nb\r.c\r\n", BareLineEndings::normalize, P::none, "a\r\nb\r\n.c\r\n"},
+  };
+  for (const auto& c : cases) {
+    std::string text = c.in;
+    EXPECT_EQ(check_chunked(text, c.policy), c.problem) << c.in;
+    if (c.problem == P::none) EXPECT_EQ(text, c.out) << c.in;
+  }
+}
+
+}  // namespace
+}  // namespace tern::smtp
