@@ -88,8 +88,12 @@ struct HeldLock {
   uid_t uid;
   gid_t gid;
   gid_t fs_gid;
-  dev_t dev;  // the lock file we made: removed only while the name still points at it, so
-  ino_t ino;  // a lock taken by another program after ours was broken as stale survives
+  // The lock file we made: removed only while the name still points at it (same device,
+  // inode and change time: an inode number can be reused at once), so a lock another
+  // program took after ours was broken as stale survives.
+  dev_t dev;
+  ino_t ino;
+  timespec ctime;
 };
 
 // Removes `lock` if the name is still our file (as the user, with the group it was made
@@ -97,7 +101,8 @@ struct HeldLock {
 void remove_lock(const HeldLock& lock) {
   AsUser as(lock.uid, lock.gid, lock.fs_gid);
   struct stat st{};
-  if (::lstat(lock.path.c_str(), &st) == 0 && st.st_dev == lock.dev && st.st_ino == lock.ino)
+  if (::lstat(lock.path.c_str(), &st) == 0 && st.st_dev == lock.dev && st.st_ino == lock.ino &&
+      st.st_ctim.tv_sec == lock.ctime.tv_sec && st.st_ctim.tv_nsec == lock.ctime.tv_nsec)
     ::unlink(lock.path.c_str());
 }
 
@@ -255,7 +260,7 @@ void Helper::dot_lock(std::uint64_t id, const wire::DotLockRequest& r) {
     struct stat made{};
     ::fstat(fd, &made);
     ::close(fd);
-    locks_[id] = HeldLock{lock_path, r.uid, r.gid, fs_gid, made.st_dev, made.st_ino};
+    locks_[id] = HeldLock{lock_path, r.uid, r.gid, fs_gid, made.st_dev, made.st_ino, made.st_ctim};
     return reply(Reply{id, Reply::Kind::ok, 0, 0, {}});
   }
   if (errno != EEXIST) return refuse(id, errno, "cannot create " + lock_path);

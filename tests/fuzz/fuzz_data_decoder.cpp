@@ -2,7 +2,8 @@
 // exactly at the first CRLF "." CRLF (or a leading ".\r\n") and nowhere else, in both
 // policies; that feeding whole, in two random splits and byte by byte gives the same
 // result; that content never exceeds max_size; and that normalize mode emits no bare CR,
-// bare LF or NUL. Input: four octets of parameters, then the message stream.
+// bare LF or NUL. The same octets as BDAT text go through check_chunked, which must give
+// good text back unchanged. Input: four octets of parameters, then the message stream.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -96,6 +97,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (p != DataDecoder::Problem::none && p != DataDecoder::Problem::line_too_long &&
         p != DataDecoder::Problem::too_big)
       std::abort();
+  }
+
+  // BDAT text (check_chunked): text that passes comes back unchanged, or with only its
+  // bare line ends made CRLF (normalize), and then holds no bare CR, LF or NUL.
+  std::string chunked(in);
+  auto problem = check_chunked(chunked, policy, max_line ? max_line : 1);
+  if (problem == DataDecoder::Problem::none) {
+    if (policy == BareLineEndings::reject && chunked != in &&
+        !(chunked.size() == in.size() + 2 && chunked.starts_with(in) && chunked.ends_with("\r\n")))
+      std::abort();  // unchanged, but for a CRLF added at the end
+    for (std::size_t i = 0; i < chunked.size(); ++i) {
+      if (chunked[i] == '\0') std::abort();
+      if (chunked[i] == '\n' && (i == 0 || chunked[i - 1] != '\r')) std::abort();
+      if (chunked[i] == '\r' && (i + 1 == chunked.size() || chunked[i + 1] != '\n')) std::abort();
+    }
   }
   return 0;
 }

@@ -257,8 +257,9 @@ TEST_F(LauncherTest, ReleasingALockLeavesAnotherProgramsLockAlone) {
   const std::string path = (dir / "box2").string();
   auto lock = launcher->try_dot_lock(uid, gid, path, std::chrono::seconds(300));
   ASSERT_TRUE(lock && *lock);
-  fs::remove(path + ".lock");
-  std::ofstream(path + ".lock") << "12345\n";  // the other program's lock
+  // Made beside ours and renamed over it, so it is surely another inode.
+  std::ofstream(path + ".other") << "12345\n";
+  fs::rename(path + ".other", path + ".lock");
   launcher->dot_unlock(**lock);
   EXPECT_TRUE(fs::exists(path + ".lock"));
 }
