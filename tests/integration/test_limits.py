@@ -42,8 +42,9 @@ def test_message_size_limit_is_exact(tern_factory):
         body = b"Subject: x\r\n\r\n" + (b"y" * 98 + b"\r\n") * 10
         body += b"z" * (size - len(body) - 2) + b"\r\n"
         assert send_message(c, ["grace@example.test"], body)[0] == expected, size
+        assert len(body) == size
         c.send(f"MAIL FROM:<s@example.org>\r\nRCPT TO:<grace@example.test>\r\n"
-               f"BDAT {size} LAST\r\n".encode() + b"b" * size)
+               f"BDAT {size} LAST\r\n".encode() + body)  # lines, as BDAT text must have
         assert [code for code, _ in c.replies(3)] == [250, 250, expected], size
     assert len(t.wait_messages("grace", 2)) == 2
 
