@@ -261,7 +261,7 @@ asio::awaitable<std::optional<std::string>> Session::read_auth_line() {
   }
 }
 
-// Waits, or less when the server is stopping (request_stop cancels timer_).
+// Waits, or less when the server is stopping (request_stop cancels pause_timer_).
 asio::awaitable<void> Session::pause(std::chrono::seconds how_long) {
   pause_timer_.expires_after(how_long);
   co_await pause_timer_.async_wait(use_tuple);
