@@ -133,7 +133,10 @@ def test_mbox_in_a_debian_mail_spool_is_the_users(root_dir, mail_user):
             assert code == 250, lines
         box = spool / name
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (box.exists() and b"body 1" in box.read_bytes()):
+        # Delivered in parallel, in either order: wait for both, and for both log lines.
+        while time.monotonic() < deadline and not (
+                box.exists() and b"body 0" in box.read_bytes() and b"body 1" in box.read_bytes()
+                and t.log().count("status=sent") == 2):
             time.sleep(0.05)
         text = box.read_bytes()
         assert text.startswith(b"From sender@example.org "), text
