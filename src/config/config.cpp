@@ -230,9 +230,29 @@ std::string parse_transport(std::string_view text, Transport& out) {
          "\"error:5xx text\"";
 }
 
+// A DNS server as libunbound takes it: an IP address, with "@port" optionally.
+bool valid_dns_server(std::string_view text) {
+  auto at = text.find('@');
+  if (!parse_ip(text.substr(0, at))) return false;
+  if (at == std::string_view::npos) return true;
+  auto port = plain_number(text.substr(at + 1));
+  return port && *port >= 1 && *port <= 65535;
+}
+
+// Each server of `list` (the node `n`), or a problem naming the bad one.
+void check_dns_servers(const toml::node& n, const std::vector<std::string>& list,
+                       const std::string& what, Problems& problems) {
+  for (const auto& server : list)
+    if (!valid_dns_server(server))
+      problems.add(n, what + ": '" + server + "' is not an IP address, optionally with @port "
+                      "(\"192.0.2.53\", \"127.0.0.1@5353\", \"2001:db8::53\")");
+}
+
 void load_dns(const toml::table& t, Dns& dns, Problems& problems) {
   check_keys(t, "dns", {"forwarders", "stub_zones", "ip_version", "timeout"}, problems);
   dns.forwarders = get_strings(t, "forwarders", "dns", problems);
+  if (const toml::node* n = t.get("forwarders"))
+    check_dns_servers(*n, dns.forwarders, "dns.forwarders", problems);
   if (const toml::node* n = t.get("stub_zones")) {
     if (auto* zones = n->as_table()) {
       for (auto&& [zone, servers] : *zones) {
@@ -243,8 +263,10 @@ void load_dns(const toml::table& t, Dns& dns, Problems& problems) {
         if (list.empty())
           problems.add(servers, "dns.stub_zones." + std::string(zone.str()) +
                                     " must be a list of servers such as [\"127.0.0.1@5353\"]");
-        else
+        else {
+          check_dns_servers(servers, list, "dns.stub_zones." + std::string(zone.str()), problems);
           dns.stub_zones[std::string(zone.str())] = std::move(list);
+        }
       }
     } else {
       problems.add(*n, "dns.stub_zones must be a table: zone = [\"server\", ...]");
@@ -604,9 +626,10 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
 
 // Ranges a setting must fall in; outside them it would wrap, or stop the server working.
 void check_ranges(const toml::table& root, const Config& c, Problems& problems) {
+  // The line of "table.key", a dotted table such as "delivery.smtp" included.
   auto where = [&](std::string_view table, std::string_view key) -> std::size_t {
-    if (auto* t = root.get(table); t && t->is_table())
-      if (auto* n = t->as_table()->get(key)) return n->source().begin.line;
+    std::string path = std::string(table) + "." + std::string(key);
+    if (const toml::node* n = root.at_path(path).node()) return n->source().begin.line;
     return 1;
   };
   struct Range {

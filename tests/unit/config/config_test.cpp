@@ -94,6 +94,34 @@ TEST(Config, SizesAndDurations) {
   EXPECT_EQ((*c)->limits.command_timeout.count(), 120);
 }
 
+// A DNS server that is not an address fails --check, not the start.
+TEST(Config, DnsServersMustBeAddresses) {
+  auto c = load(write_temp(std::string(example) +
+                           "[dns]\nforwarders = [\"192.0.2.53\", \"127.0.0.1@5353\", \"::1\"]\n"
+                           "stub_zones = { \"x.test\" = [\"127.0.0.2@53\"] }\n"));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  std::string path = write_temp(std::string(example) +
+                                "[dns]\nforwarders = [\"dns.example\"]\n"
+                                "stub_zones = { \"x.test\" = [\"127.0.0.1@99999\"] }\n");
+  c = load(path);
+  ASSERT_FALSE(c.ok());
+  const auto& m = c.error().message;
+  EXPECT_NE(m.find(path + ":18: dns.forwarders: 'dns.example' is not an IP address"),
+            std::string::npos) << m;
+  EXPECT_NE(m.find(path + ":19: dns.stub_zones.x.test: '127.0.0.1@99999' is not an IP address"),
+            std::string::npos) << m;
+}
+
+// Range errors of a dotted table ([delivery.smtp]) name the setting's own line.
+TEST(Config, RangeErrorsInDottedTablesHaveTheirLine) {
+  std::string path = write_temp(std::string(example) +
+                                "[delivery.smtp]\nport = 25\ndestination_concurrency = 0\n");
+  auto c = load(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find(path + ":19: delivery.smtp.destination_concurrency must be"),
+            std::string::npos) << c.error().message;
+}
+
 TEST(Config, DnsTimeout) {
   auto c = load(write_temp(example));
   ASSERT_TRUE(c.ok()) << c.error().message;
