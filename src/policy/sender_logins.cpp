@@ -1,41 +1,14 @@
 // See sender_logins.hpp.
 #include "policy/sender_logins.hpp"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
+#include "config/table_text.hpp"
 #include "core/ascii.hpp"
 #include "mail/address.hpp"
 
 namespace tern::policy {
-namespace {
+namespace text = config::table_text;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
-std::vector<std::string> split_logins(std::string_view value) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : value) {
-    if (c == ',' || c == ' ' || c == '\t') {
-      if (!cur.empty()) out.push_back(ascii_lower(cur));
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  if (!cur.empty()) out.push_back(ascii_lower(cur));
-  return out;
-}
-
-}  // namespace
-
-std::shared_ptr<const SenderLogins> SenderLogins::parse(std::string_view text,
+std::shared_ptr<const SenderLogins> SenderLogins::parse(std::string_view content,
                                                         const std::string& path,
                                                         std::string& errors) {
   auto out = std::make_shared<SenderLogins>();
@@ -44,12 +17,13 @@ std::shared_ptr<const SenderLogins> SenderLogins::parse(std::string_view text,
     if (!errors.empty()) errors += "\n";
     errors += path + ":" + std::to_string(lineno) + ": " + what;
   };
-  while (!text.empty()) {
-    auto eol = text.find('\n');
-    std::string_view line = text.substr(0, eol);
-    text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
+  while (!content.empty()) {
+    auto eol = content.find('\n');
+    std::string_view line = content.substr(0, eol);
+    content = eol == std::string_view::npos ? std::string_view() : content.substr(eol + 1);
     ++lineno;
-    line = trim(line);
+    // One entry per line, as Postfix's hash-table sources; "#" starts a comment line.
+    line = text::trim(line);
     if (line.empty() || line.front() == '#') continue;
     auto end = line.find_first_of(" \t:");
     if (end == std::string_view::npos) {
@@ -57,9 +31,15 @@ std::shared_ptr<const SenderLogins> SenderLogins::parse(std::string_view text,
       continue;
     }
     std::string key = canonical_address(line.substr(0, end));
-    std::string_view rest = trim(line.substr(end));
-    if (!rest.empty() && rest.front() == ':') rest = trim(rest.substr(1));
-    auto logins = split_logins(rest);
+    std::string_view rest = text::trim(line.substr(end));
+    if (!rest.empty() && rest.front() == ':') rest = text::trim(rest.substr(1));
+    auto list = text::split_list(rest, /*on_space=*/true);
+    if (!list) {
+      problem("'" + key + "': " + list.error().message);
+      continue;
+    }
+    std::vector<std::string> logins;
+    for (const auto& login : *list) logins.push_back(ascii_lower(login));
     if (key.find('@') == std::string::npos) {
       problem("'" + key + "' is not an address or @domain");
       continue;
@@ -78,12 +58,10 @@ std::shared_ptr<const SenderLogins> SenderLogins::parse(std::string_view text,
 }
 
 Result<std::shared_ptr<const SenderLogins>> SenderLogins::load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return fail("cannot read sender login map " + path + ": " + std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
+  auto content = text::read_table_file(path);
+  if (!content) return fail("cannot read sender login map " + content.error().message);
   std::string errors;
-  auto map = parse(ss.str(), path, errors);
+  auto map = parse(*content, path, errors);
   if (!errors.empty()) return fail(errors);
   return map;
 }

@@ -8,16 +8,17 @@
 
 #include <algorithm>
 
-#include "route/table_text.hpp"
+#include "config/table_text.hpp"
+#include "core/ascii.hpp"
 
 namespace tern::route {
+namespace detail = config::table_text;
 namespace {
 
 // getpwuid_r's buffer: 16 KiB holds any passwd entry seen in practice.
 constexpr std::size_t passwd_buffer = 16 * 1024;
 
 using detail::is_space;
-using detail::lower_ascii;
 using detail::starts_with_nocase;
 using detail::trim;
 
@@ -163,7 +164,7 @@ class Parser {
     if (std::any_of(key.begin(), key.end(),
                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
       return fail("control character in the name");
-    key = lower_ascii(key);
+    key = ascii_lower(key);
     rhs = line.substr(colon + 1);
     return {};
   }
@@ -304,7 +305,7 @@ void Aliases::merge(Aliases&& later) {
 }
 
 const AliasEntry* Aliases::find(std::string_view key) const {
-  auto it = entries_.find(lower_ascii(key));
+  auto it = entries_.find(ascii_lower(key));
   return it == entries_.end() ? nullptr : &it->second;
 }
 

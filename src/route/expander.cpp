@@ -5,14 +5,15 @@
 #include <algorithm>
 #include <unordered_set>
 
-#include "route/table_text.hpp"
+#include "config/table_text.hpp"
+#include "core/ascii.hpp"
 
 namespace tern::route {
+namespace detail = config::table_text;
 namespace {
 
-using detail::lower_ascii;
 
-std::string key_of(const mail::Address& a) { return lower_ascii(a.local) + "@" + a.domain_ascii; }
+std::string key_of(const mail::Address& a) { return ascii_lower(a.local) + "@" + a.domain_ascii; }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -75,9 +76,9 @@ class Walk {
   bool local(const mail::Address& a, const std::string& sender, std::size_t depth,
              std::string_view exp_from, std::string_view inherited) {
     if (!check_depth(a, depth)) return false;
-    const std::string name = lower_ascii(a.local);
+    const std::string name = ascii_lower(a.local);
     SplitLocal split = split_extension(a.local, config_.delimiters);
-    const std::string user = split.delimiter ? lower_ascii(split.user) : name;
+    const std::string user = split.delimiter ? ascii_lower(split.user) : name;
     const AliasEntry* entry = nullptr;
     std::string key;
     if (aliases_ != nullptr) {
@@ -172,8 +173,8 @@ class Walk {
   // Postfix virtual(5) lookup order; `with_extension` tells whether the key held it.
   const VirtualEntry* lookup_virtual(const mail::Address& a, const SplitLocal& split,
                                      bool& with_extension) const {
-    const std::string local = lower_ascii(a.local);
-    const std::string user = lower_ascii(split.user);
+    const std::string local = ascii_lower(a.local);
+    const std::string user = ascii_lower(split.user);
     const bool split_ok = split.delimiter != '\0';
     const bool is_local = expander_.is_local(a.domain_ascii);
     const VirtualEntry* e = nullptr;
@@ -269,7 +270,7 @@ SplitLocal split_extension(std::string_view local, std::string_view delimiters) 
   if (delimiters.empty()) return s;
   std::size_t pos = local.find_first_of(delimiters);
   if (pos == std::string_view::npos || pos == 0) return s;
-  const std::string lower = lower_ascii(local);
+  const std::string lower = ascii_lower(local);
   // Postfix split_addr(): these names are never split on '-'.
   if (local[pos] == '-' && (lower.rfind("owner-", 0) == 0 || ends_with(lower, "-request") ||
                             lower == "mailer-daemon"))

@@ -5,9 +5,11 @@
 #include <filesystem>
 
 #include "mail/mailbox.hpp"
-#include "route/table_text.hpp"
+#include "config/table_text.hpp"
+#include "core/ascii.hpp"
 
 namespace tern::route {
+namespace detail = config::table_text;
 
 Tables::Tables(Aliases aliases, VirtualMap virtual_map,
                std::optional<std::set<std::string>> users, ExpanderConfig config,
@@ -25,7 +27,7 @@ Tables::Tables(Aliases aliases, VirtualMap virtual_map,
       }()) {}
 
 bool Tables::user_exists(std::string_view user, std::string_view domain) const {
-  const std::string name = detail::lower_ascii(user);
+  const std::string name = ascii_lower(user);
   if (users_ && (users_->count(name) || users_->count(name + "@" + std::string(domain))))
     return true;
   if (maildir_root_.empty() || !mail::safe_mailbox_name(name) ||
@@ -101,9 +103,9 @@ Result<std::set<std::string>> load_users(const std::string& path) {
                     "' has no valid domain";
         continue;
       }
-      users.insert(detail::lower_ascii(local) + "@" + domain);
+      users.insert(ascii_lower(local) + "@" + domain);
     } else {
-      users.insert(detail::lower_ascii(local));
+      users.insert(ascii_lower(local));
     }
   }
   if (!problems.empty()) return fail(problems);

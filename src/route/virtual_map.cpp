@@ -1,13 +1,14 @@
 // Virtual alias map parsing (Postfix virtual(5)); see the header for the format.
 #include "route/virtual_map.hpp"
 
-#include "route/table_text.hpp"
+#include "config/table_text.hpp"
+#include "core/ascii.hpp"
 
 namespace tern::route {
+namespace detail = config::table_text;
 namespace {
 
 using detail::is_space;
-using detail::lower_ascii;
 
 std::string at(std::string_view name, std::size_t line) {
   return std::string(name) + ":" + std::to_string(line);
@@ -23,12 +24,12 @@ Result<std::string> parse_key(std::string_view k) {
   if (k.find('@') != std::string_view::npos) {
     auto a = mail::parse_mailbox(k, true);
     if (!a) return fail("\"" + std::string(k) + "\" is not an address");
-    return lower_ascii(a->local) + "@" + a->domain_ascii;
+    return ascii_lower(a->local) + "@" + a->domain_ascii;
   }
   std::string name;
-  if (detail::unquote(k, name)) return lower_ascii(name);
+  if (detail::unquote(k, name)) return ascii_lower(name);
   if (k.find('"') != std::string_view::npos) return fail("bad quoting in \"" + std::string(k) + "\"");
-  return lower_ascii(k);
+  return ascii_lower(k);
 }
 
 Result<VirtualTarget> parse_target(std::string_view v) {

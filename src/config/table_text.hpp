@@ -1,5 +1,6 @@
-// Reading Postfix-style text tables (aliases(5), virtual(5)): logical lines and lists.
-// Shared by route/aliases and route/virtual_map; not an API for other modules.
+// Reading Postfix-style text tables (aliases(5), virtual(5), the sender login map): logical
+// lines and lists. In config/ (files an administrator writes) so that route/ and policy/,
+// which may not include each other, share one reader.
 //
 // The text is untrusted (an administrator's file, or a list owner's :include: file): every
 // malformed line is reported as "name:line: problem", nothing is assumed about its size
@@ -23,7 +24,7 @@
 
 #include "core/result.hpp"
 
-namespace tern::route::detail {
+namespace tern::config::table_text {
 
 // A table file bigger than this is refused: a million one-line aliases take about 30 MB,
 // and the limit keeps ":include:/dev/zero" from eating the memory of the daemon.
@@ -48,9 +49,8 @@ bool unquote(std::string_view s, std::string& out);
 // Reads a whole table file (a regular file of at most max_table_bytes).
 Result<std::string> read_table_file(const std::string& path);
 
-std::string lower_ascii(std::string_view s);
 std::string_view trim(std::string_view s);
 bool is_space(char c);
 bool starts_with_nocase(std::string_view s, std::string_view prefix);
 
-}  // namespace tern::route::detail
+}  // namespace tern::config::table_text

@@ -1,5 +1,5 @@
 // Reading Postfix-style text tables: logical lines, comments, lists, files. See the header.
-#include "route/table_text.hpp"
+#include "config/table_text.hpp"
 
 #include <sys/stat.h>
 
@@ -7,7 +7,9 @@
 #include <cstring>
 #include <fstream>
 
-namespace tern::route::detail {
+#include "core/ascii.hpp"
+
+namespace tern::config::table_text {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
 
@@ -17,15 +19,8 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::string lower_ascii(std::string_view s) {
-  std::string r(s);
-  for (char& c : r)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return r;
-}
-
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && lower_ascii(s.substr(0, prefix.size())) == prefix;
+  return s.size() >= prefix.size() && ascii_lower(s.substr(0, prefix.size())) == prefix;
 }
 
 namespace {
@@ -147,4 +142,4 @@ Result<std::string> read_table_file(const std::string& path) {
   return text;
 }
 
-}  // namespace tern::route::detail
+}  // namespace tern::config::table_text
