@@ -17,6 +17,7 @@
 
 #include "auth/sasl.hpp"
 #include "auth/text.hpp"
+#include "core/log.hpp"
 
 namespace tern::auth {
 namespace {
@@ -42,12 +43,9 @@ int remaining_ms(Clock::time_point deadline) {
 
 std::string errno_text(int e) { return std::error_code(e, std::system_category()).message(); }
 
-// A piece of untrusted text fit for an error message: printable ASCII, bounded.
+// A piece of untrusted text fit for an error message: log::printable, bounded, quoted.
 std::string printable(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, printable_octets)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  if (text.size() > printable_octets) out += "...";
-  return "\"" + out + "\"";
+  return "\"" + log::printable(text, printable_octets) + "\"";
 }
 
 // What Dovecot answered to one AUTH request.
