@@ -1,6 +1,8 @@
 // Header field lookup; see headers.hpp.
 #include "mail/headers.hpp"
 
+#include <cstdint>
+
 namespace tern::mail {
 namespace {
 bool iequal(std::string_view a, std::string_view b) {
@@ -21,10 +23,15 @@ std::string_view trim(std::string_view s) {
 }
 }  // namespace
 
-std::vector<std::string> find_headers(std::string_view message, std::string_view name) {
+namespace {
+
+// The values of the `name:` fields of the header section, unfolded and trimmed, at most
+// `most` of them (a lookup for the first stops there: Message-ID on every message).
+std::vector<std::string> fields(std::string_view message, std::string_view name,
+                                std::size_t most) {
   std::vector<std::string> out;
   std::size_t pos = 0;
-  while (pos < message.size()) {
+  while (pos < message.size() && out.size() < most) {
     std::size_t eol = message.find('\n', pos);
     if (eol == std::string_view::npos) eol = message.size();
     std::string_view line = message.substr(pos, eol - pos);
@@ -51,10 +58,16 @@ std::vector<std::string> find_headers(std::string_view message, std::string_view
   return out;
 }
 
+}  // namespace
+
+std::vector<std::string> find_headers(std::string_view message, std::string_view name) {
+  return fields(message, name, SIZE_MAX);
+}
+
 std::optional<std::string> find_header(std::string_view message, std::string_view name) {
-  auto all = find_headers(message, name);
-  if (all.empty()) return std::nullopt;
-  return std::move(all.front());
+  auto first = fields(message, name, 1);
+  if (first.empty()) return std::nullopt;
+  return std::move(first.front());
 }
 
 namespace {
