@@ -26,6 +26,7 @@ from aiosmtpd.controller import Controller
 
 from conftest import Tern, free_port, wait_port
 from dnszone import Nsd, SilentDns
+import test_relay_out as relay_out
 
 ZONE = "mx.test"
 SENDER = "sender@example.test"
@@ -166,33 +167,22 @@ def line_for(qid, rcpt, relay, port, status):
             rf".* status={status} ")
 
 
-class Capture:
-    """An aiosmtpd handler keeping every message it accepts, with the address it was
-    accepted on; `hang_up` closes each connection right after its message (as a busy MX
-    with a per-connection limit does), so every message needs a fresh connection."""
+class Capture(relay_out.Capture):
+    """The relay tests' capture handler (every message, with the address it was accepted
+    on); `hang_up` closes each connection right after its message (as a busy MX with a
+    per-connection limit does), so every message needs a fresh connection."""
 
     def __init__(self, hang_up=False):
-        self.messages = []
-        self.connections = 0
+        super().__init__()
         self.hang_up = hang_up
         self.hung_up = 0
-        self.lock = threading.Lock()
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        with self.lock:
-            self.connections += 1
-        session.host_name = hostname
-        return responses
 
     async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.messages.append({"host": server.transport.get_extra_info("sockname")[0],
-                                  "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                                  "data": envelope.original_content or envelope.content})
+        reply = await super().handle_DATA(server, session, envelope)
         if self.hang_up:
             # After the 250 (written before the loop runs this): the FIN leaves at once.
             server.loop.call_soon(self._hang_up, server.transport)
-        return "250 2.0.0 Ok: captured"
+        return reply
 
     def _hang_up(self, transport):
         try:

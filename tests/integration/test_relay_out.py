@@ -35,6 +35,7 @@ class Capture:
         with self.lock:
             if self.reply.startswith("250"):
                 self.messages.append({
+                    "host": server.transport.get_extra_info("sockname")[0],
                     "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                     "mail_options": list(envelope.mail_options),
                     "data": envelope.original_content or envelope.content,
