@@ -17,7 +17,6 @@
 
 #include "auth/sasl.hpp"
 #include "auth/text.hpp"
-#include "core/log.hpp"
 
 namespace tern::auth {
 namespace {
@@ -43,9 +42,12 @@ int remaining_ms(Clock::time_point deadline) {
 
 std::string errno_text(int e) { return std::error_code(e, std::system_category()).message(); }
 
-// A piece of untrusted text fit for an error message: log::printable, bounded, quoted.
+// A piece of untrusted text fit for an error message: printable ASCII, bounded.
 std::string printable(std::string_view text) {
-  return "\"" + log::printable(text, printable_octets) + "\"";
+  std::string out;
+  for (char c : text.substr(0, printable_octets)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (text.size() > printable_octets) out += "...";
+  return "\"" + out + "\"";
 }
 
 // What Dovecot answered to one AUTH request.
