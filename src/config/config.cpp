@@ -73,12 +73,10 @@ void load_limits(const toml::table& t, Limits& limits, Problems& problems) {
   if (auto v = get_number(t, "connections_per_client", "limits", problems, plain_number,
                           "a number"))
     limits.connections_per_client = narrow(*v);
-  if (auto v = get_number(t, "command_timeout", "limits", problems, parse_seconds,
-                          "a duration such as 300 or \"5m\""))
-    limits.command_timeout = std::chrono::seconds(*v);
-  if (auto v = get_number(t, "data_timeout", "limits", problems, parse_seconds,
-                          "a duration such as 180 or \"3m\""))
-    limits.data_timeout = std::chrono::seconds(*v);
+  if (auto v = get_seconds(t, "command_timeout", "limits", problems, "300 or \"5m\""))
+    limits.command_timeout = *v;
+  if (auto v = get_seconds(t, "data_timeout", "limits", problems, "180 or \"3m\""))
+    limits.data_timeout = *v;
 }
 
 // "[host]:port", "[host]", "domain", "domain:port".
@@ -280,9 +278,8 @@ void load_dns(const toml::table& t, Dns& dns, Problems& problems) {
     else problems.add(*t.get("ip_version"),
                       "dns.ip_version must be \"ipv4\", \"ipv6\", \"both\" or \"prefer-ipv6\"");
   }
-  if (auto v = get_number(t, "timeout", "dns", problems, parse_seconds,
-                          "a duration such as 30 or \"30s\""))
-    dns.timeout = std::chrono::seconds(*v);
+  if (auto v = get_seconds(t, "timeout", "dns", problems, "30 or \"30s\""))
+    dns.timeout = *v;
 }
 
 // "none", "may", "encrypt" or "verify" (Postfix's smtp_tls_security_level names).
@@ -317,9 +314,8 @@ void load_smtp_client(const toml::table& t, SmtpClient& c, Problems& problems) {
     c.destination_concurrency = narrow(*v);
   if (auto v = get_number(t, "max_deliveries", where, problems, plain_number, "a number"))
     c.max_deliveries = narrow(*v);
-  if (auto v = get_number(t, "connect_timeout", where, problems, parse_seconds,
-                          "a duration such as 30 or \"30s\""))
-    c.connect_timeout = std::chrono::seconds(*v);
+  if (auto v = get_seconds(t, "connect_timeout", where, problems, "30 or \"30s\""))
+    c.connect_timeout = *v;
 }
 
 // The first line of a password file, without its line ending; nullopt with `why` set when
@@ -595,9 +591,8 @@ void load_tables(const toml::table& root, Config& c, Problems& problems) {
   if (auto* t = table("queue")) {
     check_keys(*t, "queue", {"first_retry", "max_retry", "lifetime", "delay_warning"}, problems);
     auto duration = [&](std::string_view key, std::chrono::seconds& out) {
-      if (auto v = get_number(*t, key, "queue", problems, parse_seconds,
-                              "a duration such as 300 or \"5m\""))
-        out = std::chrono::seconds(*v);
+      if (auto v = get_seconds(*t, key, "queue", problems, "300 or \"5m\""))
+        out = *v;
     };
     duration("first_retry", c.queue.first_retry);
     duration("max_retry", c.queue.max_retry);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -70,6 +71,17 @@ std::optional<std::uint64_t> get_number(const toml::table& t, std::string_view k
   }
   problems.add(*n, std::string(where) + "." + std::string(key) + " must be " + std::string(form));
   return std::nullopt;
+}
+
+// A duration setting (seconds as a number, or "30s", "5m", "1h", "2d"); `example` goes in
+// the error: "where.key must be a duration such as EXAMPLE".
+inline std::optional<std::chrono::seconds> get_seconds(const toml::table& t, std::string_view key,
+                                                       std::string_view where, Problems& problems,
+                                                       std::string_view example) {
+  auto v = get_number(t, key, where, problems, parse_seconds,
+                      "a duration such as " + std::string(example));
+  if (!v) return std::nullopt;
+  return std::chrono::seconds(*v);
 }
 
 }  // namespace tern::config

@@ -89,12 +89,10 @@ void load_auth(const toml::table& t, Auth& auth, Problems& problems) {
   if (auto v = get_string(t, "sender_login_map", "auth", problems)) auth.sender_login_map = *v;
   if (auto b = get_bool(t, "allow_plaintext", "auth", problems)) auth.allow_plaintext = *b;
   if (auto b = get_bool(t, "check_sender", "auth", problems)) auth.check_sender = *b;
-  if (auto v = get_number(t, "failure_delay", "auth", problems, parse_seconds,
-                          "a duration such as 1 or \"2s\""))
-    auth.failure_delay = std::chrono::seconds(*v);
-  if (auto v = get_number(t, "failure_window", "auth", problems, parse_seconds,
-                          "a duration such as 600 or \"10m\""))
-    auth.failure_window = std::chrono::seconds(*v);
+  if (auto v = get_seconds(t, "failure_delay", "auth", problems, "1 or \"2s\""))
+    auth.failure_delay = *v;
+  if (auto v = get_seconds(t, "failure_window", "auth", problems, "600 or \"10m\""))
+    auth.failure_window = *v;
   if (auto v = get_number(t, "max_failures", "auth", problems, plain_number, "a number"))
     auth.max_failures = narrow(*v);
 
