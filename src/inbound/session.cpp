@@ -251,10 +251,9 @@ Reply Session::on_rcpt(std::string_view arg) {
     domain = config_->local_domains.front();
     address = "postmaster@" + domain;
   }
+  const config::Transport* transport = nullptr;  // set when the domain is ours
   auto verdict = policy::judge_recipient(*config_, domain, rcpt.is_literal(), client_ip_,
-                                         !auth_user_.empty());
-  const config::Transport* transport =
-      verdict == policy::RelayVerdict::ours ? config_->transport_for(domain) : nullptr;
+                                         !auth_user_.empty(), &transport);
   if (transport) {
     if ((transport->kind == config::TransportKind::maildir ||
          transport->kind == config::TransportKind::mbox) &&

@@ -25,8 +25,10 @@ enum class RelayVerdict {
 
 // `domain_ascii` is the recipient's domain as a lower-case A-label, `literal` whether it
 // was an address literal ([192.0.2.1]: never one of ours), `client_ip` the client's address
-// in text form, `authenticated` whether the session completed AUTH.
+// in text form, `authenticated` whether the session completed AUTH. With `transport`, an
+// `ours` verdict also says which transport takes the domain's mail (looked up once).
 RelayVerdict judge_recipient(const config::Config& config, std::string_view domain_ascii,
-                             bool literal, std::string_view client_ip, bool authenticated);
+                             bool literal, std::string_view client_ip, bool authenticated,
+                             const config::Transport** transport = nullptr);
 
 }  // namespace tern::policy
