@@ -296,21 +296,12 @@ asio::awaitable<std::vector<mail::Outcome>> Connection::send(
   auto settle_all = [&](const mail::Outcome& o) {
     for (std::size_t k = 0; k < out.size(); ++k) settle(k, o);
   };
-  // A reply from the server becomes an outcome: 2xx sent, 4xx deferred, 5xx bounced.
-  auto from_reply = [&](const Reply& r, std::string_view command) {
-    std::string dsn = smtp::enhanced_or_default(r);
-    mail::Outcome o;
-    if (r.code < 400) {
-      o = mail::Outcome::sent(relay, r.log_text());
-      o.hop_reports = extensions_.dsn;
-    } else {
-      std::string text = "host " + host + " said: " + r.log_text() + " (in reply to " +
-                         std::string(command) + " command)";
-      o = r.code < 500 ? mail::Outcome::deferred(dsn, relay, text)
-                       : mail::Outcome::bounced(dsn, relay, text);
-    }
+  // A reply from the server becomes an outcome (wire::outcome_of_reply: sent only on a 2xx
+  // to the message data).
+  auto from_reply = [&](const Reply& r, std::string_view command, bool final_reply = false) {
+    mail::Outcome o = wire::outcome_of_reply(r, command, relay, host, final_reply);
+    if (o.kind == mail::Outcome::Kind::sent) o.hop_reports = extensions_.dsn;
     o.remote_host = endpoint_.name;
-    o.remote_reply = r.log_text();
     return o;
   };
   auto connection_lost = [&](std::string_view during) {
@@ -432,7 +423,8 @@ asio::awaitable<std::vector<mail::Outcome>> Connection::send(
   if (!final_reply)
     co_return connection_lost(bdat ? "receiving the BDAT reply" : "receiving the end of data reply");
   for (std::size_t k = 0; k < rcpts.size(); ++k)
-    if (accepted[k]) settle(k, from_reply(*final_reply, bdat ? "end of BDAT" : "end of DATA"));
+    if (accepted[k])
+      settle(k, from_reply(*final_reply, bdat ? "end of BDAT" : "end of DATA", true));
   co_return out;
 }
 

@@ -31,12 +31,7 @@ std::vector<mail::Outcome> all(std::size_t n, const mail::Outcome& o) {
   return std::vector<mail::Outcome>(n, o);
 }
 
-// A refusal before any mail transaction (greeting, LHLO) is the operator's to fix: the mail
-// waits (4.x.x) rather than bouncing.
-std::string as_temporary(std::string dsn) {
-  if (!dsn.empty()) dsn[0] = '4';
-  return dsn;
-}
+using wire::as_temporary;
 
 // One LMTP session over `Socket` (TCP or a unix socket). Owned by the coroutine running it;
 // its watchdog holds it too, and closes the socket when a deadline passes.
@@ -163,7 +158,7 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
     for (auto k : accepted) {
       auto r = co_await read_reply(timeouts_.data_done);
       if (!r) co_return connection_lost("receiving the end of data reply");
-      out[k] = from_reply(*r, "end of DATA");
+      out[k] = from_reply(*r, "end of DATA", /*final_reply=*/true);
     }
     co_await quit();
     co_return finish(mail::Outcome::deferred("4.4.2", relay_, "no reply"));
@@ -178,21 +173,11 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
   }
 
   // A reply becomes an outcome: 2xx sent (to its final mailbox), 4xx deferred, 5xx bounced.
-  mail::Outcome from_reply(const Reply& r, std::string_view command) const {
-    mail::Outcome o;
-    if (r.code >= 200 && r.code < 300) {
-      o = mail::Outcome::sent(relay_, r.log_text());
-      o.final_delivery = true;
-    } else {
-      std::string dsn = smtp::enhanced_or_default(r);
-      std::string text = "host " + host_ + " said: " + r.log_text() + " (in reply to " +
-                         std::string(command) + " command)";
-      // Anything not 5xx (a stray 3xx included) leaves the recipient to a later attempt.
-      o = r.code >= 500 && r.code < 600 ? mail::Outcome::bounced(dsn, relay_, text)
-                                        : mail::Outcome::deferred(as_temporary(dsn), relay_, text);
-    }
+  mail::Outcome from_reply(const Reply& r, std::string_view command,
+                           bool final_reply = false) const {
+    mail::Outcome o = wire::outcome_of_reply(r, command, relay_, host_, final_reply);
+    o.final_delivery = o.kind == mail::Outcome::Kind::sent;
     o.remote_host = host_;
-    o.remote_reply = r.log_text();
     return o;
   }
 

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "mail/outcome.hpp"
 #include "smtp/client_protocol.hpp"
 
 namespace tern::outbound::wire {
@@ -79,6 +80,35 @@ boost::asio::awaitable<std::optional<smtp::Reply>> read_reply(Stream& stream, st
 inline std::string lost(bool timed_out, std::string_view host, std::string_view during) {
   return std::string(timed_out ? "conversation with " : "lost connection with ") +
          std::string(host) + (timed_out ? " timed out" : "") + " while " + std::string(during);
+}
+
+// A refusal the operator must fix (a greeting, LHLO) or a reply that fits no rule: the mail
+// waits (4.x.x) rather than bouncing.
+inline std::string as_temporary(std::string dsn) {
+  if (!dsn.empty()) dsn[0] = '4';
+  return dsn;
+}
+
+// A reply to a command of a mail transaction as an outcome for its recipients: 2xx to the
+// end of the message data (`final_reply`) sent, 5xx bounced, anything else (4xx, a stray 1xx
+// or 3xx, or a 2xx to MAIL, RCPT or DATA where it refuses nothing and accepts nothing)
+// deferred with a 4.x.x status: a recipient is never counted delivered on a reply that does
+// not say its message arrived.
+inline mail::Outcome outcome_of_reply(const smtp::Reply& r, std::string_view command,
+                                      const std::string& relay, std::string_view host,
+                                      bool final_reply) {
+  mail::Outcome o;
+  if (final_reply && r.code >= 200 && r.code < 300) {
+    o = mail::Outcome::sent(relay, r.log_text());
+  } else {
+    std::string dsn = smtp::enhanced_or_default(r);
+    std::string text = "host " + std::string(host) + " said: " + r.log_text() +
+                       " (in reply to " + std::string(command) + " command)";
+    o = r.code >= 500 && r.code < 600 ? mail::Outcome::bounced(dsn, relay, text)
+                                      : mail::Outcome::deferred(as_temporary(dsn), relay, text);
+  }
+  o.remote_reply = r.log_text();
+  return o;
 }
 
 }  // namespace tern::outbound::wire
