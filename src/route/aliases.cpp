@@ -194,6 +194,10 @@ class Parser {
       t.kind = AliasTarget::Kind::pipe;
       t.value = trim(s.substr(1));
       if (t.value.empty()) return bad("no command after '|'");
+      // No shell runs it (delivery/pipe.hpp), so the program must be named by its path.
+      if (t.value.front() != '/')
+        return bad("the command must start with the program's absolute path (no shell runs "
+                   "it): \"|/usr/bin/procmail\", not \"|procmail\"");
     } else if (!s.empty() && s.front() == '/') {
       t.kind = AliasTarget::Kind::file;
       t.value = trim(s);

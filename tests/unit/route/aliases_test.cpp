@@ -127,6 +127,8 @@ TEST(AliasesParse, ErrorsNameFileAndLine) {
       {"a: b@\n", "t:1: \"b@\": not a valid address"},
       {"a: @x\n", "t:1: \"@x\": not a valid address"},
       {"a: |\n", "t:1: \"|\": no command"},
+      {"a: \"|procmail -f-\"\n", "t:1: \"\"|procmail -f-\"\": the command must start with the "
+                                  "program's absolute path"},
       {"a: error:gone\n", "t:1: \"error:gone\": error: needs a 4xx or 5xx"},
       {"a: error:250 ok\n", "t:1: \"error:250 ok\": error: needs a 4xx or 5xx"},
       {"a: error:5501 x\n", "t:1: \"error:5501 x\": error: needs"},
