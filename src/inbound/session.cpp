@@ -149,6 +149,7 @@ void Session::reset_transaction() {
   in_transaction_ = false;
   mail_ = {};
   recipients_.clear();
+  recipient_keys_.clear();
   overshoot_ = 0;
   content_.clear();
   count_content();
@@ -290,9 +291,15 @@ Reply Session::on_rcpt(std::string_view arg) {
 }
 
 void Session::add_recipient(spool::Recipient r) {
-  // Two RCPTs expanding to one mailbox make one delivery (as Postfix's cleanup does).
-  for (auto& have : recipients_)
-    if (have.kind == r.kind && have.address == r.address && have.target == r.target) return;
+  // Two RCPTs expanding to one mailbox make one delivery (as Postfix's cleanup does). A set,
+  // not a scan: a list alias adds up to route::max_destinations recipients at once.
+  std::string key;
+  key.reserve(r.address.size() + r.target.size() + 2);
+  key += static_cast<char>(r.kind);
+  key += r.address;
+  key += '\0';
+  key += r.target;
+  if (!recipient_keys_.insert(std::move(key)).second) return;
   recipients_.push_back(std::move(r));
 }
 

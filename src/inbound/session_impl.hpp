@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <array>
 #include <optional>
+#include <unordered_set>
 
 #include "auth/sasl.hpp"
 #include "inbound/session.hpp"
@@ -146,6 +147,7 @@ class Session : public SessionRegistry::Member, public std::enable_shared_from_t
   bool in_transaction_ = false;
   smtp::MailCommand mail_;
   std::vector<spool::Recipient> recipients_;
+  std::unordered_set<std::string> recipient_keys_;  // kind, address, target of each one
   std::uint32_t overshoot_ = 0;  // RCPTs refused as too many in this transaction
   std::string content_;      // message text received so far (DATA or BDAT chunks)
   std::uint64_t bdat_size_ = 0;    // octets of the chunk being read
